@@ -1,0 +1,239 @@
+import { z } from 'zod';
+import { parseDuration } from '../util/duration';
+
+/**
+ * The one configuration file, validated at the boundary. Every object is
+ * strict: an unknown key is an error (a typo must not silently turn a
+ * security setting off).
+ */
+
+const duration = (what: string, min: number, max: number) =>
+  z
+    .union([z.number(), z.string()], {
+      error: `${what} must be a duration such as "60s", "15m", "12h" or a number of seconds`,
+    })
+    .transform((value, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a duration such as "60s", "15m", "12h" or a number of seconds (got ${JSON.stringify(value)})`,
+        });
+        return z.NEVER;
+      }
+      if (seconds < min || seconds > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be between ${min}s and ${max}s (got ${seconds}s)`,
+        });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** True for http(s) URLs; http only on loopback (development). */
+function isAcceptableIssuer(raw: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'must be an absolute URL such as https://kubegate.example.com';
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+    return 'must be an https URL (kube-apiserver accepts only https issuers; http is allowed on localhost for development)';
+  }
+  if (url.search || url.hash) return 'must not carry a query or fragment';
+  if (url.username || url.password) return 'must not carry credentials';
+  if (raw.endsWith('/')) return "must not end with '/' (kube-apiserver compares the issuer string exactly)";
+  if (url.pathname !== '/') return 'must have no path: Kubegate serves its issuer and portal at the root of its own host name';
+  return undefined;
+}
+
+const issuerUrl = z.string().superRefine((raw, ctx) => {
+  const problem = isAcceptableIssuer(raw);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const httpsUrl = z.string().superRefine((raw, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an https URL' });
+    return;
+  }
+  if (url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'must be an https URL' });
+});
+
+/** DNS-1123 label: safe in kubeconfig names, URLs and file names. */
+const dnsLabel = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+    'must be lower-case letters, digits and "-" (at most 63 characters, starting and ending with a letter or digit)',
+  );
+
+const PEM_CERT_RE = /^-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\s*$/;
+
+const certificateAuthority = z
+  .strictObject({
+    data: z
+      .string()
+      .trim()
+      .regex(PEM_CERT_RE, 'must be one or more PEM certificates (-----BEGIN CERTIFICATE-----)')
+      .optional(),
+    file: z.string().min(1).optional(),
+  })
+  .refine((ca) => (ca.data === undefined) !== (ca.file === undefined), {
+    message: 'give exactly one of "data" (PEM text) or "file" (path to a PEM file)',
+  });
+
+export const ClusterSchema = z.strictObject({
+  name: dnsLabel,
+  display_name: z.string().min(1).max(100).optional(),
+  description: z.string().max(500).optional(),
+  server: httpsUrl,
+  certificate_authority: certificateAuthority.optional(),
+  client_id: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  client_secret: z.string().min(1).optional(),
+  default_namespace: dnsLabel.default('default'),
+  /** Groups that may see and use this cluster; omitted or empty means every signed-in user. */
+  allowed_groups: z.array(z.string().min(1)).default([]),
+});
+
+const upstreamBase = {
+  id: dnsLabel,
+  display_name: z.string().min(1).max(100).optional(),
+  /** Prepended to usernames from this upstream, so two upstreams cannot mint the same name. */
+  username_prefix: z.string().max(50).default(''),
+  /** Prepended to every group from this upstream. */
+  groups_prefix: z.string().max(50).default(''),
+};
+
+export const OidcUpstreamSchema = z.strictObject({
+  ...upstreamBase,
+  type: z.literal('oidc'),
+  issuer: z.string().url('must be the upstream issuer URL'),
+  client_id: z.string().min(1),
+  client_secret: z.string().min(1).optional(),
+  scopes: z.array(z.string().min(1)).default([]),
+  username_claim: z.string().min(1).default('preferred_username'),
+  groups_claim: z.string().min(1).default('groups'),
+  /** Accept http issuers and skip nothing else: for tests and labs only. */
+  allow_insecure_http: z.boolean().default(false),
+});
+
+export const LocalUpstreamSchema = z.strictObject({
+  ...upstreamBase,
+  type: z.literal('local'),
+});
+
+export const UpstreamSchema = z.discriminatedUnion('type', [OidcUpstreamSchema, LocalUpstreamSchema], {
+  error: 'type must be one of "oidc", "local"',
+});
+
+const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
+
+export const LocalUserSchema = z.strictObject({
+  username: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9._@-]+$/, 'must be letters, digits and . _ @ -'),
+  email: z.string().email().optional(),
+  name: z.string().min(1).max(200).optional(),
+  /** A bcrypt hash, as Dex's static passwords use (`htpasswd -nbBC 12 "" pw | tr -d ':\n'`). */
+  password_hash: z.string().regex(BCRYPT_RE, 'must be a bcrypt hash ($2a$/$2b$/$2y$...)'),
+  groups: z.array(z.string().min(1)).default([]),
+});
+
+export const ConfigSchema = z
+  .strictObject({
+    issuer: z.strictObject({
+      url: issuerUrl,
+      id_token_lifetime: duration('id_token_lifetime', 1, 3600).default(60),
+      refresh_idle_timeout: duration('refresh_idle_timeout', 10, 30 * 86400).default(15 * 60),
+      session_lifetime: duration('session_lifetime', 60, 90 * 86400).default(12 * 3600),
+      refresh_reuse_grace: duration('refresh_reuse_grace', 0, 300).default(10),
+    }),
+    signing: z
+      .strictObject({
+        algorithm: z.enum(['RS256', 'ES256']).default('RS256'),
+        /** How often a new signing key replaces the current one. */
+        rotation_period: duration('rotation_period', 3600, 365 * 86400).default(30 * 86400),
+      })
+      .default({ algorithm: 'RS256', rotation_period: 30 * 86400 }),
+    storage: z
+      .strictObject({
+        sqlite: z
+          .strictObject({
+            path: z.string().min(1),
+            synchronous: z.enum(['full', 'normal']).default('full'),
+          })
+          .optional(),
+        postgres: z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL') }).optional(),
+      })
+      .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), {
+        message: 'give exactly one of "sqlite" or "postgres"',
+      }),
+    clusters: z.array(ClusterSchema).default([]),
+    upstreams: z.array(UpstreamSchema).default([]),
+    users: z.array(LocalUserSchema).default([]),
+    branding: z
+      .strictObject({
+        title: z.string().min(1).max(60).default('Kubegate'),
+        tagline: z.string().max(200).optional(),
+      })
+      .default({ title: 'Kubegate' }),
+  })
+  .superRefine((config, ctx) => {
+    const unique = <T>(items: T[], key: (t: T) => string, path: string, field: string, what: string) => {
+      const seen = new Map<string, number>();
+      items.forEach((item, i) => {
+        const k = key(item);
+        const first = seen.get(k);
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [path, i, field],
+            message: `duplicate ${what} ${JSON.stringify(k)} (also ${path}[${first}])`,
+          });
+        } else seen.set(k, i);
+      });
+    };
+    unique(config.clusters, (c) => c.name, 'clusters', 'name', 'cluster name');
+    // Audience binding: a token for one cluster must be refused by another.
+    unique(config.clusters, (c) => c.client_id, 'clusters', 'client_id', 'client_id');
+    unique(config.upstreams, (u) => u.id, 'upstreams', 'id', 'upstream id');
+    unique(config.users, (u) => u.username, 'users', 'username', 'username');
+    if (config.users.length > 0 && !config.upstreams.some((u) => u.type === 'local')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['users'],
+        message: 'local users are configured but no upstream of type "local" lets them sign in',
+      });
+    }
+    const { id_token_lifetime, refresh_idle_timeout, session_lifetime } = config.issuer;
+    if (refresh_idle_timeout <= id_token_lifetime) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['issuer', 'refresh_idle_timeout'],
+        message: 'must be longer than id_token_lifetime, or every idle kubectl would be signed out',
+      });
+    }
+    if (session_lifetime < refresh_idle_timeout) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['issuer', 'session_lifetime'],
+        message: 'must not be shorter than refresh_idle_timeout',
+      });
+    }
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ClusterConfig = z.infer<typeof ClusterSchema>;
+export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
+export type OidcUpstreamConfig = z.infer<typeof OidcUpstreamSchema>;
+export type LocalUserConfig = z.infer<typeof LocalUserSchema>;

@@ -1,0 +1,181 @@
+/**
+ * The store contract. Every backend (SQLite now, PostgreSQL for several
+ * replicas) implements it and passes the same conformance suite
+ * (conformance.ts). Times are epoch milliseconds. Refresh tokens appear
+ * here only as hashes.
+ */
+
+export interface User {
+  /** Stable, immutable, never an email: the id_token `sub`. */
+  id: string;
+  upstream: string;
+  /** The upstream's own subject for this person. */
+  subject: string;
+  username: string;
+  email: string | null;
+  name: string | null;
+  groups: string[];
+  created_at: number;
+  updated_at: number;
+}
+
+export interface UserProfile {
+  upstream: string;
+  subject: string;
+  username: string;
+  email?: string | null;
+  name?: string | null;
+  groups: string[];
+}
+
+export interface LoginSession {
+  id: string;
+  user_id: string;
+  upstream: string;
+  amr: string[];
+  auth_time: number;
+  created_at: number;
+  /** Absolute end of the session: no family minted from it outlives this. */
+  expires_at: number;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+  client_ip: string | null;
+  user_agent: string | null;
+}
+
+export interface Family {
+  id: string;
+  login_session_id: string;
+  user_id: string;
+  cluster: string;
+  client_id: string;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  /** Generation of the newest refresh token (the head). */
+  generation: number;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+}
+
+export interface RefreshTokenRow {
+  hash: string;
+  family_id: string;
+  generation: number;
+  created_at: number;
+  used_at: number | null;
+}
+
+/** Everything the token endpoint needs to decide on one refresh, read in one query. */
+export interface RefreshContext {
+  token: RefreshTokenRow;
+  family: Family;
+  session: LoginSession;
+  user: User;
+}
+
+export interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: number;
+  /** When it stopped signing (null while current). */
+  retired_at: number | null;
+  /** When it leaves the JWKS: after every token it signed has expired. */
+  expires_at: number | null;
+}
+
+export type AuditKind =
+  | 'session.login'
+  | 'session.login_failed'
+  | 'session.logout'
+  | 'session.revoked'
+  | 'token.issued'
+  | 'token.refreshed'
+  | 'token.refresh_replayed'
+  | 'token.refresh_denied'
+  | 'token.reuse_detected'
+  | 'family.revoked'
+  | 'key.created'
+  | 'key.rotated';
+
+export interface AuditEvent {
+  id: string;
+  at: number;
+  kind: AuditKind;
+  user_id: string | null;
+  username: string | null;
+  cluster: string | null;
+  family_id: string | null;
+  session_id: string | null;
+  client_ip: string | null;
+  request_id: string | null;
+  /** Free-form facts; never a token, secret or password. */
+  details: Record<string, unknown>;
+}
+
+export type AuditInput = Omit<AuditEvent, 'id' | 'at' | 'details' | keyof AuditOptional> &
+  Partial<AuditOptional> & { details?: Record<string, unknown> };
+type AuditOptional = Pick<
+  AuditEvent,
+  'user_id' | 'username' | 'cluster' | 'family_id' | 'session_id' | 'client_ip' | 'request_id'
+>;
+
+export interface NewFamily {
+  id: string;
+  login_session_id: string;
+  user_id: string;
+  cluster: string;
+  client_id: string;
+  expires_at: number;
+  first_token_hash: string;
+}
+
+export type RotateResult = 'rotated' | 'already_used';
+
+export interface Store {
+  /** Applies pending migrations; safe to call on every start and from several processes. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap round trip for health checks. */
+  ping(): Promise<void>;
+
+  upsertUser(profile: UserProfile, now: number): Promise<User>;
+  getUser(id: string): Promise<User | undefined>;
+
+  createLoginSession(s: Omit<LoginSession, 'created_at' | 'revoked_at' | 'revoke_reason'>, now: number): Promise<LoginSession>;
+  getLoginSession(id: string): Promise<{ session: LoginSession; user: User } | undefined>;
+  listLoginSessions(filter: { userId?: string; activeAt?: number }): Promise<LoginSession[]>;
+  /** Revokes the session and every family minted from it, atomically, with an audit event. */
+  revokeLoginSession(id: string, reason: string, now: number, audit: AuditInput): Promise<boolean>;
+
+  /** Creates a family and its generation-0 refresh token, with an audit event, in one transaction. */
+  createFamily(f: NewFamily, now: number, audit: AuditInput): Promise<Family>;
+  getFamily(id: string): Promise<Family | undefined>;
+  listFamilies(filter: { loginSessionId?: string; userId?: string }): Promise<Family[]>;
+  findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined>;
+  /**
+   * Marks `tokenHash` used and stores its successor as the family's new head,
+   * only if it was still unused: a compare-and-set, so two racing refreshes
+   * of one token cannot both rotate.
+   */
+  rotateRefreshToken(
+    r: { tokenHash: string; successorHash: string; familyId: string; generation: number },
+    now: number,
+    audit: AuditInput,
+  ): Promise<RotateResult>;
+  /** Revokes one family (idempotent: an already revoked family keeps its first reason). */
+  revokeFamily(id: string, reason: string, now: number, audit: AuditInput): Promise<boolean>;
+
+  listSigningKeys(): Promise<SigningKeyRow[]>;
+  /** Inserts `next` as the current key and retires every other unretired key, atomically. */
+  activateSigningKey(next: SigningKeyRow, retireExpiresAt: number, now: number): Promise<void>;
+  deleteExpiredSigningKeys(now: number): Promise<number>;
+
+  /** Returns the named server secret, creating it with `generate()` if absent (race-safe across replicas). */
+  getOrCreateSecret(name: string, generate: () => string, now: number): Promise<string>;
+
+  appendAudit(event: AuditInput, now: number): Promise<void>;
+  listAudit(filter: { limit: number; userId?: string; kind?: AuditKind; familyId?: string }): Promise<AuditEvent[]>;
+}
