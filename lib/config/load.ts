@@ -112,7 +112,7 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
   if (problems.length > 0) throw new ConfigError(source, problems);
 
   const storage = config.storage.sqlite
-    ? { sqlite: { path: path.resolve(baseDir, config.storage.sqlite.path) } }
+    ? { sqlite: { ...config.storage.sqlite, path: path.resolve(baseDir, config.storage.sqlite.path) } }
     : config.storage;
   return { ...config, storage, clusters };
 }

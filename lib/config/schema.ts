@@ -178,6 +178,12 @@ export const ConfigSchema = z
       .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), {
         message: 'give exactly one of "sqlite" or "postgres"',
       }),
+    server: z
+      .strictObject({
+        /** Behind a reverse proxy: take the client address from X-Forwarded-For (for audit). */
+        trust_proxy: z.boolean().default(false),
+      })
+      .default({ trust_proxy: false }),
     clusters: z.array(ClusterSchema).default([]),
     upstreams: z.array(UpstreamSchema).default([]),
     users: z.array(LocalUserSchema).default([]),

@@ -1,0 +1,41 @@
+import { SignJWT, type JWTPayload } from 'jose';
+import type { LoginSession, User } from '../store/types';
+import type { ActiveKey } from './keys';
+
+export interface IdTokenInput {
+  issuer: string;
+  /** The cluster's client_id: the token is good for that cluster only. */
+  audience: string;
+  user: User;
+  session: LoginSession;
+  now: number;
+  lifetimeSeconds: number;
+}
+
+/**
+ * The id_token claims kube-apiserver reads (OIDC Core §2): a stable `sub`
+ * (the user's immutable id, never an email), `preferred_username` and
+ * `groups` for RBAC. Expiry never outlives the login session.
+ */
+export function idTokenClaims(i: IdTokenInput): JWTPayload & Record<string, unknown> {
+  const iat = Math.floor(i.now / 1000);
+  const exp = Math.min(iat + i.lifetimeSeconds, Math.floor(i.session.expires_at / 1000));
+  const claims: JWTPayload & Record<string, unknown> = {
+    iss: i.issuer,
+    sub: i.user.id,
+    aud: i.audience,
+    exp,
+    iat,
+    auth_time: Math.floor(i.session.auth_time / 1000),
+    preferred_username: i.user.username,
+    groups: i.user.groups,
+    amr: i.session.amr,
+  };
+  if (i.user.name) claims.name = i.user.name;
+  if (i.user.email) claims.email = i.user.email;
+  return claims;
+}
+
+export function signIdToken(claims: JWTPayload, key: ActiveKey): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.key);
+}

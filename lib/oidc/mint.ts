@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { mayUseCluster } from '../access';
+import type { ResolvedCluster } from '../config/load';
+import type { Family, LoginSession, Store, User } from '../store/types';
+import { idTokenClaims, signIdToken } from './id-token';
+import type { KeyManager } from './keys';
+import { hashRefreshToken, newRefreshToken } from './refresh-tokens';
+
+export interface MintDeps {
+  issuer: string;
+  store: Store;
+  keys: KeyManager;
+  idTokenLifetimeSeconds: number;
+  now: () => number;
+}
+
+export interface MintedCredential {
+  idToken: string;
+  refreshToken: string;
+  /** Epoch ms when the id_token expires. */
+  idTokenExpiresAt: number;
+  family: Family;
+}
+
+/** The session is over or the cluster is not for this user. Callers answer 404: no details. */
+export class NoAccessError extends Error {
+  constructor(readonly reason: 'session_inactive' | 'cluster_not_allowed') {
+    super(reason);
+    this.name = 'NoAccessError';
+  }
+}
+
+/**
+ * Mints a credential for one cluster: a new refresh-token family bound to
+ * the login session and the cluster's audience, its generation-0 token, and
+ * an id_token. Called when a person opens a cluster page or downloads a
+ * kubeconfig.
+ */
+export async function mintCredential(
+  deps: MintDeps,
+  input: { session: LoginSession; user: User; cluster: ResolvedCluster; clientIp?: string | null; via: string },
+): Promise<MintedCredential> {
+  const now = deps.now();
+  const { session, user, cluster } = input;
+  if (session.revoked_at !== null || now >= session.expires_at) throw new NoAccessError('session_inactive');
+  if (!mayUseCluster(cluster, user.groups)) throw new NoAccessError('cluster_not_allowed');
+  const refreshToken = newRefreshToken();
+  const family = await deps.store.createFamily(
+    {
+      id: randomUUID(),
+      login_session_id: session.id,
+      user_id: user.id,
+      cluster: cluster.name,
+      client_id: cluster.client_id,
+      expires_at: session.expires_at,
+      first_token_hash: hashRefreshToken(refreshToken),
+    },
+    now,
+    { kind: 'token.issued', username: user.username, client_ip: input.clientIp ?? null, details: { via: input.via } },
+  );
+  const claims = idTokenClaims({
+    issuer: deps.issuer,
+    audience: cluster.client_id,
+    user,
+    session,
+    now,
+    lifetimeSeconds: deps.idTokenLifetimeSeconds,
+  });
+  const idToken = await signIdToken(claims, deps.keys.current());
+  return { idToken, refreshToken, idTokenExpiresAt: (claims.exp as number) * 1000, family };
+}

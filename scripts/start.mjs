@@ -1,0 +1,9 @@
+// `npm start`: runs the production build, with a clear message when there is none.
+import fs from 'node:fs';
+
+if (!fs.existsSync('.next/BUILD_ID') || !fs.existsSync('dist/server.mjs')) {
+  process.stderr.write('kubegate: no production build here. Run `npm run build` first (or `npm run dev`).\n');
+  process.exit(1);
+}
+process.env.NODE_ENV = 'production';
+await import('../dist/server.mjs');

@@ -1,0 +1,80 @@
+/**
+ * Kubegate's process entry: one socket, two layers. Issuer endpoints
+ * (discovery, JWKS, token, health) are answered by plain node:http handlers;
+ * every other path goes to Next.js (the portal). See ARCHITECTURE.md.
+ */
+import http from 'node:http';
+import path from 'node:path';
+import { ConfigError, loadConfigFile } from './lib/config/load';
+import { locateConfig } from './lib/config/bootstrap';
+import { createIssuerListener } from './lib/http/node-adapter';
+import { createIssuerRoutes } from './lib/oidc/issuer-routes';
+import { createRuntime } from './lib/runtime';
+import { setRuntime } from './lib/runtime-global';
+import { createLogger } from './lib/util/log';
+
+const dev = process.argv.includes('--dev');
+(process.env as Record<string, string | undefined>).NODE_ENV ??= dev ? 'development' : 'production';
+
+// dist/server.mjs in production, ./server.ts under tsx: the project root either way.
+const here = import.meta.dirname;
+const projectDir = path.basename(here) === 'dist' ? path.dirname(here) : here;
+
+async function main(): Promise<void> {
+  const log = createLogger({ level: process.env.LOG_LEVEL === 'debug' ? 'debug' : 'info' });
+  const location = locateConfig(process.env, process.cwd());
+  const config = loadConfigFile(location.file);
+  const rt = await createRuntime(config, { log });
+  setRuntime(rt);
+
+  const port = Number(process.env.PORT ?? 3000);
+  const host = process.env.HOST ?? 'localhost';
+  const { default: next } = await import('next');
+  const app = next({ dev, dir: projectDir, hostname: host, port });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+  const issuer = createIssuerListener(createIssuerRoutes(rt.issuerDeps), { log, trustProxy: config.server.trust_proxy });
+
+  const server = http.createServer((req, res) => {
+    if (!issuer(req, res)) void handle(req, res);
+  });
+  // Longer than common load balancers' idle timeouts, so they close first.
+  server.keepAliveTimeout = 65_000;
+  server.listen(port, host, () => {
+    log.info('kubegate listening', { url: `http://${host}:${port}`, issuer: config.issuer.url, config: location.file });
+    if (location.generated) {
+      const { username, password } = location.generated;
+      process.stdout.write(
+        [
+          '',
+          '  Kubegate is running on its embedded default.',
+          `  Config:   ${location.file}`,
+          `  Portal:   ${config.issuer.url}`,
+          `  Sign in:  ${username} / ${password}`,
+          '  This password is shown once; its hash is in the config file.',
+          '',
+        ].join('\n') + '\n',
+      );
+    }
+  });
+
+  const stop = (signal: string) => {
+    log.info('shutting down', { signal });
+    server.close(() => {
+      void rt.close().then(() => process.exit(0));
+    });
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`kubegate: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`kubegate: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
