@@ -1,3 +1,4 @@
+import { exportAuthEnvironment } from './config/auth-env';
 import { loadConfigFile } from './config/load';
 import { locateConfig } from './config/bootstrap';
 import { createRuntime, type Runtime } from './runtime';
@@ -18,7 +19,9 @@ export function getRuntime(): Promise<Runtime> {
   const g = globalThis as Holder;
   g[KEY] ??= (async () => {
     const location = locateConfig(process.env, process.cwd());
-    return createRuntime(loadConfigFile(location.file));
+    const config = loadConfigFile(location.file);
+    exportAuthEnvironment(config);
+    return createRuntime(config);
   })();
   return g[KEY];
 }

@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import { ConfigSchema, type ClusterConfig, type Config } from './schema';
+import { ConfigSchema, PRIVATE_KEY_RE, type ClusterConfig, type Config } from './schema';
 
 /** A cluster whose CA has been read: `ca_pem` is the PEM text, whichever way it was given. */
 export type ResolvedCluster = ClusterConfig & { ca_pem?: string };
-export type ResolvedConfig = Omit<Config, 'clusters'> & { clusters: ResolvedCluster[] };
+export type ResolvedConfig = Omit<Config, 'clusters' | 'issuer'> & {
+  clusters: ResolvedCluster[];
+  issuer: Config['issuer'] & { ca_pem?: string };
+};
+type CaSource = { data?: string; file?: string };
 
 /** Every problem found in a config file, each prefixed by the path of the bad field. */
 export class ConfigError extends Error {
@@ -86,35 +90,49 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
   const result = ConfigSchema.safeParse(substituted);
   if (!result.success) {
     for (const issue of result.error.issues) {
-      problems.push(`${formatPath(issue.path)}: ${issue.message}`);
+      if (issue.code === 'unrecognized_keys') {
+        // Name each unknown key at its own path (`issuer.foo`), so a typo is found by its name.
+        for (const key of issue.keys) problems.push(`${formatPath([...issue.path, key])}: unknown key`);
+      } else problems.push(`${formatPath(issue.path)}: ${issue.message}`);
     }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(source, problems);
 
   const config = result.data;
-  const clusters: ResolvedCluster[] = config.clusters.map((cluster, i) => {
-    const ca = cluster.certificate_authority;
-    if (!ca) return cluster;
-    if (ca.data !== undefined) return { ...cluster, ca_pem: ca.data.trim() + '\n' };
+  /** Reads a CA given as data or file; records a problem under `at` when the file is unusable. */
+  const readCa = (ca: CaSource | undefined, at: string): string | undefined => {
+    if (!ca) return undefined;
+    if (ca.data !== undefined) return ca.data.trim() + '\n';
     const file = path.resolve(baseDir, ca.file!);
     try {
       const pem = readFile(file);
       if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
-        problems.push(`clusters[${i}].certificate_authority.file: ${file} holds no PEM certificate`);
-        return cluster;
+        problems.push(`${at}.file: ${file} holds no PEM certificate`);
+        return undefined;
       }
-      return { ...cluster, ca_pem: pem.trim() + '\n' };
+      // ca_pem goes into every user's kubeconfig: a bundle with a key in it must never get there.
+      if (PRIVATE_KEY_RE.test(pem)) {
+        problems.push(`${at}.file: ${file} holds a private key; give only the CA certificate`);
+        return undefined;
+      }
+      return pem.trim() + '\n';
     } catch (err) {
-      problems.push(`clusters[${i}].certificate_authority.file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-      return cluster;
+      problems.push(`${at}.file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      return undefined;
     }
+  };
+  const clusters: ResolvedCluster[] = config.clusters.map((cluster, i) => {
+    const ca_pem = readCa(cluster.certificate_authority, `clusters[${i}].certificate_authority`);
+    return ca_pem === undefined ? cluster : { ...cluster, ca_pem };
   });
+  const issuerCa = readCa(config.issuer.certificate_authority, 'issuer.certificate_authority');
+  const issuer = issuerCa === undefined ? config.issuer : { ...config.issuer, ca_pem: issuerCa };
   if (problems.length > 0) throw new ConfigError(source, problems);
 
   const storage = config.storage.sqlite
     ? { sqlite: { ...config.storage.sqlite, path: path.resolve(baseDir, config.storage.sqlite.path) } }
     : config.storage;
-  return { ...config, storage, clusters };
+  return { ...config, issuer, storage, clusters };
 }
 
 /** Reads and validates a config file. */

@@ -44,7 +44,8 @@ function isAcceptableIssuer(raw: string): string | undefined {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
     return 'must be an https URL (kube-apiserver accepts only https issuers; http is allowed on localhost for development)';
   }
-  if (url.search || url.hash) return 'must not carry a query or fragment';
+  // An empty `?` or `#` leaves search/hash empty but stays in the string kube-apiserver compares.
+  if (url.search || url.hash || /[?#]/.test(raw)) return 'must not carry a query or fragment';
   if (url.username || url.password) return 'must not carry credentials';
   if (raw.endsWith('/')) return "must not end with '/' (kube-apiserver compares the issuer string exactly)";
   if (url.pathname !== '/') return 'must have no path: Kubegate serves its issuer and portal at the root of its own host name';
@@ -76,6 +77,8 @@ const dnsLabel = z
   );
 
 const PEM_CERT_RE = /^-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\s*$/;
+/** A CA bundle is copied into every user's kubeconfig: it must never carry a private key. */
+export const PRIVATE_KEY_RE = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
 const certificateAuthority = z
   .strictObject({
@@ -83,6 +86,7 @@ const certificateAuthority = z
       .string()
       .trim()
       .regex(PEM_CERT_RE, 'must be one or more PEM certificates (-----BEGIN CERTIFICATE-----)')
+      .refine((pem) => !PRIVATE_KEY_RE.test(pem), 'holds a private key; give only the CA certificate')
       .optional(),
     file: z.string().min(1).optional(),
   })
@@ -130,7 +134,13 @@ export const LocalUpstreamSchema = z.strictObject({
   type: z.literal('local'),
 });
 
-export const UpstreamSchema = z.discriminatedUnion('type', [OidcUpstreamSchema, LocalUpstreamSchema], {
+const OidcUpstreamChecked = OidcUpstreamSchema.superRefine((u, ctx) => {
+  if (!u.allow_insecure_http && !u.issuer.startsWith('https://')) {
+    ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an https URL (set allow_insecure_http: true only for a lab)' });
+  }
+});
+
+export const UpstreamSchema = z.discriminatedUnion('type', [OidcUpstreamChecked, LocalUpstreamSchema], {
   error: 'type must be one of "oidc", "local"',
 });
 
@@ -153,6 +163,11 @@ export const ConfigSchema = z
   .strictObject({
     issuer: z.strictObject({
       url: issuerUrl,
+      /**
+       * The CA that signed the issuer's TLS certificate, when it is private:
+       * written into kubeconfigs as idp-certificate-authority-data.
+       */
+      certificate_authority: certificateAuthority.optional(),
       id_token_lifetime: duration('id_token_lifetime', 1, 3600).default(60),
       refresh_idle_timeout: duration('refresh_idle_timeout', 10, 30 * 86400).default(15 * 60),
       session_lifetime: duration('session_lifetime', 60, 90 * 86400).default(12 * 3600),

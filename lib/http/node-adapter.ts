@@ -6,6 +6,13 @@ import type { Logger } from '../util/log';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** The client's address: the socket peer, or the first X-Forwarded-For hop when a proxy is trusted. */
+export function clientAddress(req: IncomingMessage, trustProxy: boolean): string | undefined {
+  const forwarded = req.headers['x-forwarded-for'];
+  if (trustProxy && typeof forwarded === 'string' && forwarded.trim() !== '') return forwarded.split(',')[0]!.trim();
+  return req.socket.remoteAddress ?? undefined;
+}
+
 /** Reads the body up to `limit` bytes; undefined when it is larger. */
 function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
@@ -55,9 +62,7 @@ export function createIssuerListener(
     if (!handler) return false;
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomBytes(8).toString('hex');
-    const forwarded = req.headers['x-forwarded-for'];
-    const clientIp =
-      opts.trustProxy && typeof forwarded === 'string' ? forwarded.split(',')[0]!.trim() : (req.socket.remoteAddress ?? undefined);
+    const clientIp = clientAddress(req, opts.trustProxy);
     const head = req.method === 'HEAD';
     void (async () => {
       try {

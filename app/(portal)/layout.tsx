@@ -1,0 +1,30 @@
+import Link from 'next/link';
+import { buttonStyles } from '@/components/ui/styles';
+import { requirePortalSession } from '@/lib/portal/session';
+import { signOutAction } from './actions';
+
+export default async function PortalLayout({ children }: { children: React.ReactNode }) {
+  const { rt, user } = await requirePortalSession();
+  return (
+    <div className="min-h-screen">
+      <header className="border-b border-slate-200 bg-white/80 dark:border-slate-800 dark:bg-slate-900/80">
+        <div className="mx-auto flex max-w-5xl items-center justify-between gap-4 px-4 py-3">
+          <Link href="/" className="text-lg font-semibold tracking-tight focus-visible:outline-2 focus-visible:outline-indigo-500">
+            {rt.config.branding.title}
+          </Link>
+          <div className="flex items-center gap-3">
+            <span className="hidden text-sm text-slate-600 sm:inline dark:text-slate-300" data-testid="header-username">
+              {user.username}
+            </span>
+            <form action={signOutAction}>
+              <button type="submit" className={buttonStyles.ghost}>
+                Sign out
+              </button>
+            </form>
+          </div>
+        </div>
+      </header>
+      <main className="mx-auto max-w-5xl px-4 py-8">{children}</main>
+    </div>
+  );
+}

@@ -1,0 +1,364 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FULL_CONFIG_YAML, LOCAL_PASSWORD_HASH, minimalYaml, TEST_CA_PEM } from '../testing/fixtures';
+import { ConfigError, formatPath, loadConfigFile, parseConfig, type ResolvedConfig } from './load';
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubegate-config-'));
+  fs.writeFileSync(path.join(dir, 'ca.pem'), TEST_CA_PEM + '\n');
+  fs.writeFileSync(path.join(dir, 'not-pem.txt'), 'just some text\n');
+  fs.writeFileSync(
+    path.join(dir, 'bundle-with-key.pem'),
+    `${TEST_CA_PEM}\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n`,
+  );
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function parse(text: string, env: Record<string, string> = {}): ResolvedConfig {
+  return parseConfig(text, { source: 'kubegate.yaml', env, baseDir: dir });
+}
+
+/** The problems a ConfigError lists, or fails the test when the text parses. */
+function problemsOf(text: string, env: Record<string, string> = {}): string[] {
+  try {
+    parse(text, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError, but the config parsed');
+}
+
+const cluster = (fields: string) => `  - {name: a, server: "https://a.example.com", client_id: a, ${fields}}\n`;
+const localUpstream = 'upstreams:\n  - {id: local, type: local}\n';
+const user = (name: string, hash = LOCAL_PASSWORD_HASH) => `  - {username: ${name}, password_hash: "${hash}"}\n`;
+
+describe('parseConfig: the full example', () => {
+  it('accepts every section and resolves files and env', () => {
+    const c = parse(FULL_CONFIG_YAML, { STAGING_SECRET: 'from-env' });
+    expect(c.issuer).toMatchObject({
+      url: 'https://kubegate.example.com',
+      id_token_lifetime: 120,
+      refresh_idle_timeout: 1800,
+      session_lifetime: 8 * 3600,
+      refresh_reuse_grace: 5,
+    });
+    expect(c.signing).toEqual({ algorithm: 'ES256', rotation_period: 7 * 86400 });
+    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'state/kubegate.db'), synchronous: 'normal' } });
+    expect(c.server).toEqual({ trust_proxy: true });
+    expect(c.clusters.map((x) => x.name)).toEqual(['prod', 'staging']);
+    const [prod, staging] = c.clusters;
+    expect(prod).toMatchObject({
+      display_name: 'Production',
+      server: 'https://prod.k8s.example.com:6443',
+      client_id: 'kubernetes',
+      default_namespace: 'apps',
+      allowed_groups: ['ops', 'sre'],
+      ca_pem: TEST_CA_PEM + '\n',
+    });
+    expect(prod!.client_secret).toBeUndefined();
+    expect(staging).toMatchObject({ client_id: 'staging', client_secret: 'from-env', ca_pem: TEST_CA_PEM + '\n', default_namespace: 'default', allowed_groups: [] });
+    expect(c.upstreams).toEqual([
+      expect.objectContaining({ id: 'corp', type: 'oidc', username_claim: 'email', groups_claim: 'roles', username_prefix: 'corp:', allow_insecure_http: false }),
+      expect.objectContaining({ id: 'local', type: 'local', username_prefix: '', groups_prefix: '' }),
+    ]);
+    expect(c.users).toEqual([
+      { username: 'alice', email: 'alice@example.com', name: 'Alice Admin', password_hash: LOCAL_PASSWORD_HASH, groups: ['ops'] },
+    ]);
+    expect(c.branding).toEqual({ title: 'Example Corp Kubernetes', tagline: 'Sign in to get a kubeconfig.' });
+  });
+
+  it('fills in the defaults: 60 s id_token, 15 min idle, 12 h session, 10 s grace, RS256', () => {
+    const c = parse(minimalYaml());
+    expect(c.issuer).toEqual({
+      url: 'https://kubegate.example.com',
+      id_token_lifetime: 60,
+      refresh_idle_timeout: 15 * 60,
+      session_lifetime: 12 * 3600,
+      refresh_reuse_grace: 10,
+    });
+    expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400 });
+    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full' } });
+    expect(c.server).toEqual({ trust_proxy: false });
+    expect(c.branding).toEqual({ title: 'Kubegate' });
+    expect([c.clusters, c.upstreams, c.users]).toEqual([[], [], []]);
+  });
+
+  it('defaults a cluster to namespace "default" and to every signed-in user', () => {
+    const c = parse(minimalYaml('clusters:\n' + cluster('')));
+    expect(c.clusters[0]).toEqual({ name: 'a', server: 'https://a.example.com', client_id: 'a', default_namespace: 'default', allowed_groups: [] });
+  });
+
+  it.each([
+    ['http on localhost', 'http://localhost:3000'],
+    ['http on 127.0.0.1', 'http://127.0.0.1:8080'],
+    ['http on [::1]', 'http://[::1]:3000'],
+    ['https with a port', 'https://kubegate.example.com:8443'],
+  ])('accepts an issuer %s', (_, url) => {
+    expect(parse(minimalYaml().replace('https://kubegate.example.com', url)).issuer.url).toBe(url);
+  });
+
+  it.each([
+    ['a string of seconds', '"90"', 90],
+    ['a bare number', 90, 90],
+    ['combined units', '1m30s', 90],
+    ['minutes', '5m', 300],
+    ['zero', '0s', 0],
+  ])('reads a duration given as %s', (_, value, seconds) => {
+    const c = parse(minimalYaml().replace('issuer:\n', `issuer:\n  refresh_reuse_grace: ${value}\n`));
+    expect(c.issuer.refresh_reuse_grace).toBe(seconds);
+  });
+});
+
+describe('parseConfig: every error names the bad path', () => {
+  const cases: Array<{ name: string; yaml: string; expected: string[] }> = [
+    // Structure and unknown keys: a typo must not silently switch a setting off.
+    { name: 'unknown top-level key', yaml: minimalYaml('clustres: []\n'), expected: ['clustres: unknown key'] },
+    { name: 'unknown key in issuer', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  foo: 1\n'), expected: ['issuer.foo: unknown key'] },
+    { name: 'unknown key in a cluster', yaml: minimalYaml('clusters:\n' + cluster('insecure_skip_tls_verify: true')), expected: ['clusters[0].insecure_skip_tls_verify: unknown key'] },
+    { name: 'unknown key in storage.sqlite', yaml: minimalYaml('    journal: wal\n'), expected: ['storage.sqlite.journal: unknown key'] },
+    { name: 'two unknown keys, each named', yaml: minimalYaml('foo: 1\nbar: 2\n'), expected: ['foo: unknown key', 'bar: unknown key'] },
+    { name: 'issuer missing', yaml: 'storage: {sqlite: {path: x.db}}\n', expected: ['issuer: '] },
+    { name: 'issuer.url missing', yaml: 'issuer: {}\nstorage: {sqlite: {path: x.db}}\n', expected: ['issuer.url: '] },
+    { name: 'storage missing', yaml: 'issuer: {url: "https://kubegate.example.com"}\n', expected: ['storage: '] },
+    { name: 'storage with neither backend', yaml: 'issuer: {url: "https://kubegate.example.com"}\nstorage: {}\n', expected: ['storage: give exactly one of "sqlite" or "postgres"'] },
+    { name: 'storage with both backends', yaml: minimalYaml('  postgres: {url: "postgres://db/kubegate"}\n'), expected: ['storage: give exactly one of "sqlite" or "postgres"'] },
+    { name: 'postgres URL of another scheme', yaml: 'issuer: {url: "https://kubegate.example.com"}\nstorage: {postgres: {url: "mysql://db"}}\n', expected: ['storage.postgres.url: must be a postgres:// URL'] },
+    { name: 'sqlite synchronous off', yaml: minimalYaml('    synchronous: "off"\n'), expected: ['storage.sqlite.synchronous: '] },
+    { name: 'clusters not a list', yaml: minimalYaml('clusters: {a: 1}\n'), expected: ['clusters: '] },
+    { name: 'signing algorithm HS256', yaml: minimalYaml('signing: {algorithm: HS256}\n'), expected: ['signing.algorithm: '] },
+
+    // The issuer URL: kube-apiserver compares it as a string and accepts only https.
+    { name: 'http issuer on a public host', yaml: minimalYaml().replace('https://kubegate', 'http://kubegate'), expected: ['issuer.url: must be an https URL'] },
+    { name: 'http issuer on a host that starts with localhost', yaml: minimalYaml().replace('https://kubegate.example.com', 'http://localhost.example.com'), expected: ['issuer.url: must be an https URL'] },
+    { name: 'issuer with a trailing slash', yaml: minimalYaml().replace('example.com', 'example.com/'), expected: ["issuer.url: must not end with '/'"] },
+    { name: 'issuer with a path', yaml: minimalYaml().replace('example.com', 'example.com/kubegate'), expected: ['issuer.url: must have no path'] },
+    { name: 'issuer with a path and trailing slash', yaml: minimalYaml().replace('example.com', 'example.com/kubegate/'), expected: ['issuer.url: must not end with'] },
+    { name: 'issuer with a query', yaml: minimalYaml().replace('example.com', 'example.com?x=1'), expected: ['issuer.url: must not carry a query or fragment'] },
+    // Regression: an empty "?" or "#" parses to an empty search/hash but would end up in every endpoint URL.
+    { name: 'issuer ending in a bare "?"', yaml: minimalYaml().replace('example.com', 'example.com?'), expected: ['issuer.url: must not carry a query or fragment'] },
+    { name: 'issuer ending in a bare "#"', yaml: minimalYaml().replace('https://kubegate.example.com', '"https://kubegate.example.com#"'), expected: ['issuer.url: must not carry a query or fragment'] },
+    { name: 'issuer with credentials', yaml: minimalYaml().replace('https://', 'https://user:pw@'), expected: ['issuer.url: must not carry credentials'] },
+    { name: 'issuer not a URL', yaml: minimalYaml().replace('https://kubegate.example.com', 'kubegate.example.com'), expected: ['issuer.url: must be an absolute URL'] },
+
+    // Durations.
+    { name: 'duration with an unknown unit', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 60x\n'), expected: ['issuer.id_token_lifetime: must be a duration such as'] },
+    { name: 'fractional duration', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 1.5\n'), expected: ['issuer.id_token_lifetime: must be a duration such as'] },
+    { name: 'negative duration', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  refresh_reuse_grace: -5\n'), expected: ['issuer.refresh_reuse_grace: must be a duration such as'] },
+    { name: 'empty duration', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  session_lifetime: ""\n'), expected: ['issuer.session_lifetime: must be a duration such as'] },
+    { name: 'duration of the wrong type', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: [60]\n'), expected: ['issuer.id_token_lifetime: id_token_lifetime must be a duration'] },
+    { name: 'id_token_lifetime zero', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 0s\n'), expected: ['issuer.id_token_lifetime: must be between 1s and 3600s (got 0s)'] },
+    { name: 'id_token_lifetime over an hour', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 2h\n'), expected: ['issuer.id_token_lifetime: must be between 1s and 3600s (got 7200s)'] },
+    { name: 'reuse grace over 5 minutes', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  refresh_reuse_grace: 6m\n'), expected: ['issuer.refresh_reuse_grace: must be between 0s and 300s'] },
+    { name: 'rotation period under an hour', yaml: minimalYaml('signing: {rotation_period: 10m}\n'), expected: ['signing.rotation_period: must be between 3600s'] },
+    { name: 'idle timeout equal to id_token lifetime', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 10m\n  refresh_idle_timeout: 10m\n'), expected: ['issuer.refresh_idle_timeout: must be longer than id_token_lifetime'] },
+    { name: 'idle timeout shorter than id_token lifetime', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 20m\n'), expected: ['issuer.refresh_idle_timeout: must be longer than id_token_lifetime'] },
+    { name: 'session shorter than idle timeout', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  session_lifetime: 10m\n'), expected: ['issuer.session_lifetime: must not be shorter than refresh_idle_timeout'] },
+
+    // Clusters.
+    { name: 'cluster server over http', yaml: minimalYaml('clusters:\n' + cluster('') + '  - {name: b, server: "http://b.example.com", client_id: b}\n'), expected: ['clusters[1].server: must be an https URL'] },
+    { name: 'cluster server not a URL', yaml: minimalYaml('clusters:\n  - {name: a, server: "a.example.com:6443", client_id: a}\n'), expected: ['clusters[0].server: must be an https URL'] },
+    { name: 'cluster name not a DNS label', yaml: minimalYaml('clusters:\n  - {name: "Prod_1", server: "https://a.example.com", client_id: a}\n'), expected: ['clusters[0].name: must be lower-case letters'] },
+    { name: 'client_id with a space', yaml: minimalYaml('clusters:\n  - {name: a, server: "https://a.example.com", client_id: "a b"}\n'), expected: ['clusters[0].client_id: must be printable ASCII without spaces'] },
+    { name: 'default_namespace not a DNS label', yaml: minimalYaml('clusters:\n' + cluster('default_namespace: "kube system"')), expected: ['clusters[0].default_namespace: must be lower-case letters'] },
+    { name: 'duplicate cluster names', yaml: minimalYaml('clusters:\n' + cluster('') + '  - {name: a, server: "https://b.example.com", client_id: b}\n'), expected: ['clusters[1].name: duplicate cluster name "a" (also clusters[0])'] },
+    { name: 'duplicate client_ids (audience binding)', yaml: minimalYaml('clusters:\n' + cluster('') + '  - {name: b, server: "https://b.example.com", client_id: a}\n'), expected: ['clusters[1].client_id: duplicate client_id "a" (also clusters[0])'] },
+    { name: 'CA given as both data and file', yaml: minimalYaml('clusters:\n' + cluster(`certificate_authority: {data: ${JSON.stringify(TEST_CA_PEM)}, file: ca.pem}`)), expected: ['clusters[0].certificate_authority: give exactly one of "data"'] },
+    { name: 'CA given as neither', yaml: minimalYaml('clusters:\n' + cluster('certificate_authority: {}')), expected: ['clusters[0].certificate_authority: give exactly one of "data"'] },
+    { name: 'CA data that is not PEM', yaml: minimalYaml('clusters:\n' + cluster('certificate_authority: {data: "LS0tLS1CRUdJTg=="}')), expected: ['clusters[0].certificate_authority.data: must be one or more PEM certificates'] },
+    // Regression: a CA bundle is copied into every user's kubeconfig; a private key in it would leak to all of them.
+    { name: 'CA data holding a private key', yaml: minimalYaml('clusters:\n' + cluster(`certificate_authority: {data: ${JSON.stringify(`${TEST_CA_PEM}\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n${TEST_CA_PEM}`)}}`)), expected: ['clusters[0].certificate_authority.data: holds a private key'] },
+
+    // Upstreams and users.
+    { name: 'unknown upstream type', yaml: minimalYaml('upstreams:\n  - {id: corp, type: ldap}\n'), expected: ['upstreams[0].type: type must be one of "oidc", "local"'] },
+    { name: 'oidc upstream without client_id', yaml: minimalYaml('upstreams:\n  - {id: corp, type: oidc, issuer: "https://sso.example.com"}\n'), expected: ['upstreams[0].client_id: '] },
+    { name: 'duplicate upstream ids', yaml: minimalYaml('upstreams:\n  - {id: local, type: local}\n  - {id: local, type: local}\n'), expected: ['upstreams[1].id: duplicate upstream id "local" (also upstreams[0])'] },
+    { name: 'duplicate usernames', yaml: minimalYaml(localUpstream + 'users:\n' + user('alice') + user('bob') + user('alice')), expected: ['users[2].username: duplicate username "alice" (also users[0])'] },
+    { name: 'password that is not a bcrypt hash', yaml: minimalYaml(localUpstream + 'users:\n' + user('alice', 'hunter2')), expected: ['users[0].password_hash: must be a bcrypt hash'] },
+    { name: 'truncated bcrypt hash', yaml: minimalYaml(localUpstream + 'users:\n' + user('alice', LOCAL_PASSWORD_HASH.slice(0, -1))), expected: ['users[0].password_hash: must be a bcrypt hash'] },
+    { name: 'username with a space', yaml: minimalYaml(localUpstream + 'users:\n' + user('"al ice"')), expected: ['users[0].username: must be letters, digits'] },
+    { name: 'users without a local upstream', yaml: minimalYaml('upstreams:\n  - {id: corp, type: oidc, issuer: "https://sso.example.com", client_id: k}\nusers:\n' + user('alice')), expected: ['users: local users are configured but no upstream of type "local"'] },
+
+    // Not a config at all.
+    { name: 'invalid YAML', yaml: 'issuer: {url: "https://kubegate.example.com"\nstorage: [', expected: ['not valid YAML: '] },
+    { name: 'tab-indented YAML', yaml: 'issuer:\n\turl: x\n', expected: ['not valid YAML: '] },
+    { name: 'empty file', yaml: '', expected: ['(root): must be a YAML mapping'] },
+    { name: 'only comments', yaml: '# nothing here\n', expected: ['(root): must be a YAML mapping'] },
+    { name: 'a YAML list', yaml: '- issuer\n', expected: ['(root): must be a YAML mapping'] },
+    { name: 'a YAML scalar', yaml: 'kubegate\n', expected: ['(root): must be a YAML mapping'] },
+  ];
+
+  it.each(cases)('$name', ({ yaml, expected }) => {
+    const problems = problemsOf(yaml);
+    for (const prefix of expected) {
+      expect(problems, `no problem starts with ${JSON.stringify(prefix)}`).toEqual(
+        expect.arrayContaining([expect.stringMatching(new RegExp('^' + prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))]),
+      );
+    }
+    // Only the problem at hand is reported: no noise from fields that are fine.
+    expect(problems).toHaveLength(expected.length);
+  });
+
+  it.each([
+    ['missing', 'nope.pem', /^clusters\[0\]\.certificate_authority\.file: cannot read .*nope\.pem: ENOENT$/],
+    ['a directory', '.', /^clusters\[0\]\.certificate_authority\.file: cannot read .*: EISDIR$/],
+    ['not PEM', 'not-pem.txt', /^clusters\[0\]\.certificate_authority\.file: .*not-pem\.txt holds no PEM certificate$/],
+    ['a bundle with a private key', 'bundle-with-key.pem', /^clusters\[0\]\.certificate_authority\.file: .*bundle-with-key\.pem holds a private key/],
+  ])('CA file %s', (_, file, pattern) => {
+    const problems = problemsOf(minimalYaml('clusters:\n' + cluster(`certificate_authority: {file: ${JSON.stringify(file)}}`)));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(pattern);
+  });
+
+  it('reads a CA file relative to the config directory and names it in absolute form', () => {
+    const c = parse(minimalYaml('clusters:\n' + cluster('certificate_authority: {file: ca.pem}')));
+    expect(c.clusters[0]!.ca_pem).toBe(TEST_CA_PEM + '\n');
+    const problems = problemsOf(minimalYaml('clusters:\n' + cluster('certificate_authority: {file: missing/ca.pem}')));
+    expect(problems[0]).toContain(path.join(dir, 'missing/ca.pem'));
+  });
+
+  it('reports several problems at once, each with its path', () => {
+    const yaml = `
+issuer:
+  url: http://kubegate.example.com/
+  id_token_lifetime: forever
+  colour: blue
+storage:
+  sqlite: {path: x.db}
+clusters:
+  - {name: a, server: "https://a.example.com", client_id: a}
+  - {name: a, server: "http://b.example.com", client_id: b, client_secret: "\${MISSING}"}
+users:
+  - {username: alice, password_hash: nope}
+`;
+    let error: ConfigError | undefined;
+    try {
+      parse(yaml);
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const starts = error!.problems.map((p) => p.slice(0, p.indexOf(':', p.indexOf(': ') - 1)));
+    expect(starts).toEqual(
+      expect.arrayContaining([
+        'clusters[1].client_secret',
+        'issuer.url',
+        'issuer.id_token_lifetime',
+        'issuer.colour',
+        'clusters[1].server',
+        'users[0].password_hash',
+      ]),
+    );
+    expect(error!.problems).toContain('clusters[1].client_secret: environment variable MISSING is not set');
+    // The message lists every problem, and names the file.
+    expect(error!.message).toMatch(/^invalid configuration in kubegate\.yaml:/);
+    for (const p of error!.problems) expect(error!.message).toContain(`  - ${p}`);
+  });
+});
+
+describe('parseConfig: environment substitution', () => {
+  /** A block-style cluster, as people write it (a flow mapping cannot hold a bare `${...}`). */
+  const withName = (value: string) =>
+    minimalYaml(`clusters:\n  - name: a\n    server: https://a.example.com\n    client_id: a\n    display_name: ${value}\n`);
+
+  it('replaces ${VAR} in string values', () => {
+    const c = parse(withName('"${NAME} (${REGION})"'), { NAME: 'Prod', REGION: 'eu-1' });
+    expect(c.clusters[0]!.display_name).toBe('Prod (eu-1)');
+  });
+
+  it('reports a missing variable with the path where it is used', () => {
+    expect(problemsOf(minimalYaml('clusters:\n' + cluster('description: "${DESC}"')))).toEqual([
+      'clusters[0].description: environment variable DESC is not set',
+    ]);
+    // The empty value left behind is then also too short for a client_secret: never a silent public client.
+    expect(problemsOf(FULL_CONFIG_YAML)).toEqual([
+      'clusters[1].client_secret: environment variable STAGING_SECRET is not set',
+      expect.stringMatching(/^clusters\[1\]\.client_secret: /),
+    ]);
+  });
+
+  it('treats an empty variable as set', () => {
+    expect(parse(minimalYaml('clusters:\n' + cluster('description: "${EMPTY}"')), { EMPTY: '' }).clusters[0]!.description).toBe('');
+  });
+
+  it.each([
+    ['"a$$b"', 'a$b'],
+    ['"$${NAME}"', '${NAME}'],
+    ['"$$$$"', '$$'],
+    ['"cost: $5"', 'cost: $5'],
+    ['"$NAME"', '$NAME'],
+  ])('keeps %s as %s (no variable needed)', (yaml, expected) => {
+    expect(parse(withName(yaml)).clusters[0]!.display_name).toBe(expected);
+  });
+
+  it.each([
+    ['a mapping', 'x\nclient_secret: injected'],
+    ['a flow list', '[a, b]'],
+    ['a flow mapping', '{client_secret: injected}'],
+    ['an alias', '*anchor'],
+    ['a document marker', '---\nfoo: bar'],
+    ['a quote', '" \' \\"'],
+  ])("keeps a variable's value holding %s a plain string", (_, value) => {
+    const c = parse(withName('${NAME}'), { NAME: value });
+    expect(c.clusters[0]!.display_name).toBe(value);
+    expect(c.clusters[0]!.client_secret).toBeUndefined();
+  });
+
+  it('does not turn a list item into several items', () => {
+    const c = parse(minimalYaml('clusters:\n' + cluster('allowed_groups: ["${GROUPS}"]')), { GROUPS: 'a, b' });
+    expect(c.clusters[0]!.allowed_groups).toEqual(['a, b']);
+  });
+
+  it('feeds a substituted number to a duration', () => {
+    const c = parse(minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: ${LIFETIME}\n'), { LIFETIME: '90' });
+    expect(c.issuer.id_token_lifetime).toBe(90);
+  });
+
+  it('never substitutes in keys', () => {
+    expect(problemsOf(minimalYaml('${KEY}: 1\n'), { KEY: 'branding' })).toEqual(['${KEY}: unknown key']);
+  });
+});
+
+describe('loadConfigFile', () => {
+  it('resolves relative paths against the directory of the file', () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'etc-'));
+    fs.copyFileSync(path.join(dir, 'ca.pem'), path.join(sub, 'cluster-ca.pem'));
+    const file = path.join(sub, 'kubegate.yaml');
+    fs.writeFileSync(file, minimalYaml('clusters:\n' + cluster('certificate_authority: {file: cluster-ca.pem}')));
+    const c = loadConfigFile(file, {});
+    expect(c.storage.sqlite!.path).toBe(path.join(sub, 'kubegate.db'));
+    expect(c.clusters[0]!.ca_pem).toBe(TEST_CA_PEM + '\n');
+  });
+
+  it('reads ${VAR} from the given environment', () => {
+    const file = path.join(dir, 'with-env.yaml');
+    fs.writeFileSync(file, minimalYaml().replace('https://kubegate.example.com', '${ISSUER}'));
+    expect(loadConfigFile(file, { ISSUER: 'https://k.example.org' }).issuer.url).toBe('https://k.example.org');
+  });
+
+  it('reports a missing file as a ConfigError naming it', () => {
+    const file = path.join(dir, 'absent.yaml');
+    expect(() => loadConfigFile(file, {})).toThrow(ConfigError);
+    try {
+      loadConfigFile(file, {});
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual(['cannot read the file: ENOENT']);
+      expect((err as ConfigError).message).toContain(file);
+    }
+  });
+});
+
+describe('formatPath', () => {
+  it.each([
+    [[], '(root)'],
+    [['issuer'], 'issuer'],
+    [['issuer', 'url'], 'issuer.url'],
+    [['clusters', 1, 'server'], 'clusters[1].server'],
+    [['clusters', 0, 'allowed_groups', 2], 'clusters[0].allowed_groups[2]'],
+  ] as const)('%j → %s', (p, expected) => {
+    expect(formatPath(p)).toBe(expected);
+  });
+});

@@ -1,0 +1,51 @@
+import 'server-only';
+import { clustersFor, mayUseCluster } from '../access';
+import { isSameOrigin, verifyCsrfToken } from '../auth/csrf';
+import { mintCredential } from '../oidc/mint';
+import { credentialSpec, kubeconfigFileName, kubeconfigYaml } from './cluster-view';
+import { currentPortalSession } from './session';
+
+function plain(status: number, text: string): Response {
+  return new Response(text + '\n', { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+}
+
+/**
+ * POST /clusters/<name>/kubeconfig and POST /kubeconfig: a kubeconfig made in
+ * memory for this request, with freshly minted credentials. POST with a CSRF
+ * token and a same-origin check, so no other site can make a browser mint
+ * one; the tokens travel only in the response body, never in a URL.
+ */
+export async function handleKubeconfigDownload(req: Request, clusterName?: string): Promise<Response> {
+  const ctx = await currentPortalSession();
+  if (!ctx) return plain(401, 'Sign in first.');
+  const { rt, session, user } = ctx;
+  const form = await req.formData().catch(() => undefined);
+  if (!isSameOrigin(req.headers, new URL(rt.config.issuer.url).origin) || !verifyCsrfToken(rt.authSecret, session.id, form?.get('csrf'))) {
+    return plain(403, 'This request did not come from the Kubegate portal. Reload the page and try again.');
+  }
+  let clusters;
+  if (clusterName === undefined) {
+    clusters = clustersFor(rt.config.clusters, user.groups);
+    if (clusters.length === 0) return plain(404, 'No clusters are open to your groups.');
+  } else {
+    const cluster = rt.clusters.get(clusterName);
+    if (!cluster || !mayUseCluster(cluster, user.groups)) return plain(404, 'Not found.');
+    clusters = [cluster];
+  }
+  const deps = { issuer: rt.config.issuer.url, store: rt.store, keys: rt.keys, idTokenLifetimeSeconds: rt.config.issuer.id_token_lifetime, now: rt.now };
+  const clientIp = req.headers.get('x-kubegate-client-ip');
+  const specs = [];
+  for (const cluster of clusters) {
+    const minted = await mintCredential(deps, { session, user, cluster, clientIp, via: 'download' });
+    specs.push(credentialSpec(rt.config.issuer, cluster, user.username, minted));
+  }
+  return new Response(kubeconfigYaml(specs), {
+    status: 200,
+    headers: {
+      'content-type': 'application/yaml; charset=utf-8',
+      'content-disposition': `attachment; filename="${kubeconfigFileName(clusterName)}"`,
+      'cache-control': 'no-store',
+      pragma: 'no-cache',
+    },
+  });
+}

@@ -1,0 +1,20 @@
+/** What the sign-in page says for each error code (Auth.js's and ours). Unknown codes get the default. */
+const SIGN_IN_ERRORS: Record<string, string> = {
+  credentials: 'Wrong username or password.',
+  rate_limited: 'Too many failed attempts. Wait a few minutes before trying again.',
+  Configuration:
+    'The sign-in service could not be reached or is misconfigured. Try again in a minute; if it keeps happening, tell your platform team.',
+  AccessDenied: 'Your account is not allowed to sign in here.',
+  claims: 'Your identity provider did not send the details Kubegate needs (a username). Tell your platform team.',
+  Verification: 'The sign-in link is no longer valid. Start again.',
+  unknown_upstream: 'That sign-in method is not available.',
+  session_ended: 'Your session has ended. Sign in again.',
+  Default: 'Sign-in failed. Try again.',
+};
+
+export function signInErrorMessage(code: string | string[] | undefined): string | undefined {
+  if (code === undefined) return undefined;
+  const key = Array.isArray(code) ? code[0] : code;
+  if (!key) return undefined;
+  return Object.hasOwn(SIGN_IN_ERRORS, key) ? SIGN_IN_ERRORS[key] : SIGN_IN_ERRORS.Default;
+}
