@@ -1,0 +1,88 @@
+import { oidcAuthProviderConfig } from './build';
+import { base64Utf8 } from './encoding';
+import { InvalidCredentialSpecError } from './errors';
+import type { Command, CredentialSpec, OidcAuthProviderConfig } from './types';
+
+/** Optional oidc keys: when absent from the spec they are removed (`key-`), so re-running replaces a stale value. */
+const OPTIONAL_KEYS = ['client-secret', 'idp-certificate-authority-data'] as const satisfies (keyof OidcAuthProviderConfig)[];
+
+/** Kubernetes namespace names are RFC 1123 labels; this also keeps the value from looking like a flag. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * One `--auth-provider-arg`. kubectl splits each `key=value` on the first '='
+ * only, so '=' in values is fine. But the flag is a pflag StringSlice, which
+ * parses every occurrence as a CSV record: an unquoted ',' splits the value
+ * (`client-secret=x=,y=z` silently sets client-secret "x=" AND a key "y"),
+ * and a bare '"' is a parse error. So a pair containing ',' or '"' is written
+ * as one quoted CSV field, `"…"` with inner quotes doubled (verified with kubectl 1.32).
+ */
+export function authProviderArg(key: string, value: string): string {
+  const pair = `${key}=${value}`;
+  return /[",]/.test(pair) ? `--auth-provider-arg="${pair.replaceAll('"', '""')}"` : `--auth-provider-arg=${pair}`;
+}
+
+/**
+ * Names appear in `kubectl config set <kind>.<name>.<field>` paths, which kubectl
+ * splits on '.', and as positional arguments, where a leading '-' reads as a flag.
+ * kubeconfigNames() always produces acceptable names.
+ */
+function checkName(kind: string, name: string): void {
+  if (name === '' || name.includes('.') || name.startsWith('-') || /[\0\r\n]/.test(name)) {
+    throw new InvalidCredentialSpecError(`${kind} name ${JSON.stringify(name)} cannot be used in kubectl config commands (empty, contains '.', starts with '-' or has a line break)`);
+  }
+}
+
+function checkSpec({ cluster, user, context }: CredentialSpec): void {
+  checkName('cluster', cluster.name);
+  checkName('user', user.name);
+  checkName('context', context.name);
+  if (!DNS_LABEL.test(context.namespace)) {
+    throw new InvalidCredentialSpecError(`namespace ${JSON.stringify(context.namespace)} is not a valid Kubernetes namespace name`);
+  }
+  // CSV parsing rewrites "\r\n" to "\n"; no real URL, id, secret or token contains a line break or NUL.
+  for (const [key, value] of Object.entries({ server: cluster.server, ...oidcAuthProviderConfig(user) })) {
+    if (value !== undefined && /[\0\r\n]/.test(value)) {
+      throw new InvalidCredentialSpecError(`${key} contains a line break or NUL`);
+    }
+  }
+}
+
+/**
+ * kubectl commands that add `spec` to the user's existing kubeconfig without
+ * touching other entries; running them into an empty kubeconfig yields what
+ * buildKubeconfig([spec]) describes (tested with real kubectl).
+ *
+ * Context fields are set with `kubectl config set contexts.<ctx>.<field>`
+ * rather than `set-context --cluster= --user=`, which some Google Cloud SDK
+ * kubectl dispatcher setups were reported to read as global connection
+ * overrides (the 1.32 dispatcher tested here handles both).
+ *
+ * Re-running replaces the user's tokens and drops a client secret or issuer
+ * CA that is no longer issued, but a cluster CA set earlier stays when the
+ * new spec has none (clearing it would need `kubectl config unset`).
+ */
+export function kubectlCommands(spec: CredentialSpec): Command[] {
+  checkSpec(spec);
+  const { cluster, user, context } = spec;
+  const config = oidcAuthProviderConfig(user);
+  const commands: Command[] = [
+    { title: `Add cluster ${cluster.name}`, argv: ['kubectl', 'config', 'set-cluster', cluster.name, `--server=${cluster.server}`] },
+  ];
+  if (cluster.caPem !== undefined) {
+    commands.push({
+      title: `Trust the certificate authority of cluster ${cluster.name}`,
+      argv: ['kubectl', 'config', 'set', `clusters.${cluster.name}.certificate-authority-data`, base64Utf8(cluster.caPem)],
+    });
+  }
+  const args = Object.entries(config).flatMap(([key, value]) => (value === undefined ? [] : [authProviderArg(key, value)]));
+  const removals = OPTIONAL_KEYS.filter((key) => config[key] === undefined).map((key) => `--auth-provider-arg=${key}-`);
+  commands.push(
+    { title: `Add OIDC credentials for ${user.name}`, argv: ['kubectl', 'config', 'set-credentials', user.name, '--auth-provider=oidc', ...args, ...removals] },
+    { title: `Point context ${context.name} at the cluster`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.cluster`, cluster.name] },
+    { title: `Point context ${context.name} at the user`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.user`, user.name] },
+    { title: `Set the default namespace of ${context.name}`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.namespace`, context.namespace] },
+    { title: `Switch to context ${context.name}`, argv: ['kubectl', 'config', 'use-context', context.name] },
+  );
+  return commands;
+}
