@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
-import { exportAuthEnvironment } from './lib/config/auth-env';
+import { canonicalForwardedHeaders, exportAuthEnvironment } from './lib/config/auth-env';
 import { ConfigError, loadConfigFile } from './lib/config/load';
 import { locateConfig } from './lib/config/bootstrap';
 import { clientAddress, createIssuerListener } from './lib/http/node-adapter';
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
   const https = config.issuer.url.startsWith('https:');
   const formActionOrigins = upstreamOrigins(config.upstreams);
   const trustProxy = config.server.trust_proxy;
+  const forwarded = canonicalForwardedHeaders(config.issuer.url);
   const server = http.createServer((req, res) => {
     if (issuer(req, res)) return;
     // Portal: stamp what the pages may trust (never taken from the client as
@@ -50,6 +51,8 @@ async function main(): Promise<void> {
     const nonce = randomBytes(16).toString('base64');
     const headers = portalSecurityHeaders({ nonce, https, dev, formActionOrigins });
     req.headers['x-kubegate-client-ip'] = clientAddress(req, trustProxy) ?? '';
+    // Every public URL (Auth.js callbacks, redirects) derives from the issuer URL.
+    Object.assign(req.headers, forwarded);
     req.headers['content-security-policy'] = headers['content-security-policy'];
     req.headers['x-nonce'] = nonce;
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);

@@ -107,7 +107,16 @@ export function authConfig(rt: Runtime): NextAuthConfig {
     pages: { signIn: '/login', error: '/login' },
     providers,
     logger: {
-      error: (err) => log.error('auth error', { error: err.name, cause: err.cause instanceof Error ? err.cause.message : undefined }),
+      error: (err) => {
+        // A wrong password is not a server error; authorize() already logged and audited it.
+        if ((err as { type?: string }).type === 'CredentialsSignin') return;
+        const cause = (err as { cause?: { err?: unknown } }).cause?.err ?? err.cause;
+        log.error('auth error', {
+          type: (err as { type?: string }).type ?? err.name,
+          message: err.message.slice(0, 300),
+          cause: cause instanceof Error ? cause.message.slice(0, 300) : undefined,
+        });
+      },
       warn: (code) => log.warn('auth warning', { code }),
       debug: () => {},
     },
@@ -159,6 +168,7 @@ export function authConfig(rt: Runtime): NextAuthConfig {
     },
   };
   configs.set(rt, built);
+  log.debug('auth configuration built', { providers: providers.length });
   return built;
 }
 

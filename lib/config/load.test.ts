@@ -182,6 +182,9 @@ describe('parseConfig: every error names the bad path', () => {
     { name: 'username with a space', yaml: minimalYaml(localUpstream + 'users:\n' + user('"al ice"')), expected: ['users[0].username: must be letters, digits'] },
     { name: 'users without a local upstream', yaml: minimalYaml('upstreams:\n  - {id: corp, type: oidc, issuer: "https://sso.example.com", client_id: k}\nusers:\n' + user('alice')), expected: ['users: local users are configured but no upstream of type "local"'] },
 
+    { name: 'oidc upstream over http', yaml: minimalYaml('upstreams:\n  - {id: corp, type: oidc, issuer: "http://sso.example.com", client_id: k}\n'), expected: ['upstreams[0].issuer: must be an https URL'] },
+    { name: 'issuer CA given as both data and file', yaml: minimalYaml().replace('issuer:\n', `issuer:\n  certificate_authority: {data: ${JSON.stringify(TEST_CA_PEM)}, file: ca.pem}\n`), expected: ['issuer.certificate_authority: give exactly one of "data"'] },
+
     // Not a config at all.
     { name: 'invalid YAML', yaml: 'issuer: {url: "https://kubegate.example.com"\nstorage: [', expected: ['not valid YAML: '] },
     { name: 'tab-indented YAML', yaml: 'issuer:\n\turl: x\n', expected: ['not valid YAML: '] },
@@ -209,6 +212,26 @@ describe('parseConfig: every error names the bad path', () => {
     ['a bundle with a private key', 'bundle-with-key.pem', /^clusters\[0\]\.certificate_authority\.file: .*bundle-with-key\.pem holds a private key/],
   ])('CA file %s', (_, file, pattern) => {
     const problems = problemsOf(minimalYaml('clusters:\n' + cluster(`certificate_authority: {file: ${JSON.stringify(file)}}`)));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(pattern);
+  });
+
+  it('accepts an oidc upstream over http only with allow_insecure_http (labs)', () => {
+    const c = parse(minimalYaml('upstreams:\n  - {id: lab, type: oidc, issuer: "http://127.0.0.1:9000", client_id: k, allow_insecure_http: true}\n'));
+    expect(c.upstreams[0]).toMatchObject({ type: 'oidc', allow_insecure_http: true });
+  });
+
+  it.each([
+    ['a readable PEM file', 'ca.pem', undefined],
+    ['a missing file', 'nope.pem', /^issuer\.certificate_authority\.file: cannot read .*nope\.pem: ENOENT$/],
+    ['a bundle with a private key', 'bundle-with-key.pem', /^issuer\.certificate_authority\.file: .* holds a private key/],
+  ])('reads the issuer CA from %s', (_, file, pattern) => {
+    const yaml = minimalYaml().replace('issuer:\n', `issuer:\n  certificate_authority: {file: ${file}}\n`);
+    if (!pattern) {
+      expect(parse(yaml).issuer.ca_pem).toBe(TEST_CA_PEM + '\n');
+      return;
+    }
+    const problems = problemsOf(yaml);
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(pattern);
   });

@@ -14,13 +14,23 @@ export interface Logger {
 const SECRET_KEY = /token|secret|password|authorization|cookie|private|jwk|credential/i;
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-export function redact(fields: Record<string, unknown>): Record<string, unknown> {
+export function redact(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined) continue;
-    out[k] = SECRET_KEY.test(k) ? '[redacted]' : v;
+    out[k] = SECRET_KEY.test(k) ? '[redacted]' : redactNested(v, depth + 1);
   }
   return out;
+}
+
+/** Nested plain objects and arrays too: `{ headers: { authorization } }` must not slip through. */
+function redactNested(v: unknown, depth: number): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (depth > 8) return '[too deep]';
+  if (Array.isArray(v)) return v.map((item) => redactNested(item, depth + 1));
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return v;
+  return redact(v as Record<string, unknown>, depth);
 }
 
 export function createLogger(opts: { level?: Level; write?: (line: string) => void } = {}): Logger {

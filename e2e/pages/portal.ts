@@ -1,0 +1,92 @@
+import { expect, type Download, type Page } from '@playwright/test';
+import type { Shell } from '../../lib/kubeconfig/types';
+
+/** Kubegate's sign-in page. */
+export class KubegateLoginPage {
+  constructor(private readonly page: Page, private readonly base: string) {}
+
+  async open(): Promise<void> {
+    await this.page.goto(`${this.base}/login`);
+  }
+
+  async chooseUpstream(name: string): Promise<void> {
+    await this.page.getByRole('button', { name: `Sign in with ${name}` }).click();
+  }
+
+  async signInLocal(username: string, password: string): Promise<void> {
+    await this.page.locator('#username').fill(username);
+    await this.page.locator('#password').fill(password);
+    await this.page.getByRole('button', { name: /^Sign in with Break-glass/ }).click();
+  }
+
+  alert() {
+    return this.page.locator('#login-error');
+  }
+}
+
+/** Home: who you are and your clusters. */
+export class HomePage {
+  constructor(private readonly page: Page, private readonly base: string) {}
+
+  async open(): Promise<void> {
+    await this.page.goto(`${this.base}/`);
+  }
+
+  username() {
+    return this.page.getByTestId('username');
+  }
+
+  groups() {
+    return this.page.getByTestId('groups');
+  }
+
+  clusterCard(name: string) {
+    return this.page.getByTestId(`cluster-card-${name}`);
+  }
+
+  async downloadAll(): Promise<Download> {
+    const [download] = await Promise.all([
+      this.page.waitForEvent('download'),
+      this.page.getByRole('button', { name: 'Download kubeconfig for all clusters' }).click(),
+    ]);
+    return download;
+  }
+
+  async signOut(): Promise<void> {
+    await this.page.getByRole('button', { name: 'Sign out' }).click();
+    await expect(this.page).toHaveURL(/\/login\?signed_out=1/);
+  }
+}
+
+/** A cluster page: commands per shell, copy buttons, downloads. */
+export class ClusterPage {
+  constructor(private readonly page: Page, private readonly base: string) {}
+
+  async open(name: string): Promise<void> {
+    await this.page.goto(`${this.base}/clusters/${name}`);
+    await expect(this.page.getByRole('tablist', { name: 'Shell' })).toBeVisible();
+  }
+
+  async selectShell(shell: Shell): Promise<void> {
+    await this.page.locator(`[role=tab][data-shell=${shell}]`).click();
+  }
+
+  /** Clicks the panel's "Copy all" button and returns what landed on the clipboard. */
+  async copyScript(shell: Shell): Promise<string> {
+    await this.selectShell(shell);
+    const panel = this.page.locator(`[role=tabpanel][data-shell=${shell}]`);
+    await panel.getByRole('button', { name: 'Copy all' }).click();
+    await expect(panel.getByRole('button', { name: 'Copied' })).toBeVisible();
+    return this.page.evaluate(() => navigator.clipboard.readText());
+  }
+
+  async shownScript(shell: Shell): Promise<string> {
+    await this.selectShell(shell);
+    return (await this.page.getByTestId(`script-${shell}`).textContent()) ?? '';
+  }
+
+  async download(): Promise<Download> {
+    const [download] = await Promise.all([this.page.waitForEvent('download'), this.page.getByTestId('download-kubeconfig').click()]);
+    return download;
+  }
+}

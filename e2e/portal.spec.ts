@@ -1,0 +1,73 @@
+import yaml from 'js-yaml';
+import fs from 'node:fs';
+import { expect, signInThroughUpstream, test } from './fixtures';
+
+test.describe('the portal', () => {
+  test('a user whose groups allow no cluster sees a helpful empty state; a cluster not for them is 404', async ({ page, topo }) => {
+    await signInThroughUpstream(page, topo.portal, 'bob');
+    await expect(page.getByTestId('empty-state')).toContainText('No clusters are open to your groups yet');
+    await expect(page.getByTestId('empty-state')).toContainText('interns');
+    const res = await page.goto(`${topo.portal}/clusters/prod`);
+    expect(res?.status()).toBe(404);
+    await expect(page.locator('body')).not.toContainText('allowed_groups: [developers]');
+    // Unknown and forbidden look the same.
+    const unknown = await page.goto(`${topo.portal}/clusters/does-not-exist`);
+    expect(unknown?.status()).toBe(404);
+  });
+
+  test('cluster pages are never cached and tokens never appear in a URL', async ({ page, signIn, topo }) => {
+    await signIn('alice');
+    const urls: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    const res = await page.goto(`${topo.portal}/clusters/prod`);
+    expect(res?.headers()['cache-control']).toContain('no-store');
+    expect(urls.join('\n')).not.toMatch(/eyJ|kgr_/);
+  });
+
+  test('kubeconfig for all clusters: one context per cluster the user may use', async ({ signIn, home }, testInfo) => {
+    await signIn('alice');
+    const download = await home.downloadAll();
+    const file = testInfo.outputPath(download.suggestedFilename());
+    await download.saveAs(file);
+    const doc = yaml.load(fs.readFileSync(file, 'utf8')) as { contexts: { name: string; context: { namespace: string } }[] };
+    expect(doc.contexts.map((c) => c.name).sort()).toEqual(['alice@prod', 'alice@stage']);
+  });
+
+  test('downloads refuse requests without the CSRF token or from another origin', async ({ page, signIn, topo }) => {
+    await signIn('alice');
+    const noToken = await page.request.post(`${topo.portal}/clusters/prod/kubeconfig`, { form: {}, headers: { origin: topo.portal } });
+    expect(noToken.status()).toBe(403);
+    const foreign = await page.request.post(`${topo.portal}/kubeconfig`, { form: { csrf: 'x' }, headers: { origin: 'https://evil.example' } });
+    expect(foreign.status()).toBe(403);
+    expect(await foreign.text()).not.toMatch(/eyJ|kgr_/);
+  });
+
+  test('the shell tabs work from the keyboard', async ({ page, signIn, clusterPage }) => {
+    await signIn('alice');
+    await clusterPage.open('prod');
+    await page.locator('[role=tab][data-shell=bash]').focus();
+    await page.keyboard.press('ArrowRight');
+    await expect(page.locator('[role=tab][data-shell=fish]')).toBeFocused();
+    await expect(page.locator('[role=tab][data-shell=fish]')).toHaveAttribute('aria-selected', 'true');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await expect(page.locator('[role=tabpanel][data-shell=cmd]')).toBeVisible();
+    expect(await clusterPage.shownScript('powershell')).toContain("kubectl 'config' 'set-credentials'");
+  });
+
+  for (const colorScheme of ['light', 'dark'] as const) {
+    test(`screenshots of home and cluster pages (${colorScheme})`, async ({ page, signIn, clusterPage, topo }, testInfo) => {
+      await page.emulateMedia({ colorScheme });
+      await signIn('alice');
+      await page.screenshot({ path: testInfo.outputPath(`home-${colorScheme}.png`), fullPage: true });
+      await clusterPage.open('prod');
+      await page.screenshot({ path: testInfo.outputPath(`cluster-${colorScheme}.png`), fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: testInfo.outputPath(`cluster-${colorScheme}-phone.png`), fullPage: true });
+      // No horizontal scrolling on a phone.
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      expect(topo.portal).toMatch(/^https:/);
+    });
+  }
+});

@@ -1,0 +1,350 @@
+/**
+ * The store contract as tests: every backend runs this same suite (SQLite
+ * always, PostgreSQL when a URL is given), as Dex's storage/conformance does.
+ *
+ * `open` must return an empty, migrated store, and a different one on each
+ * call (a fresh in-memory database, a new file, a new schema). Times are an
+ * injected clock: no test reads the real time.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditInput, LoginSession, SigningKeyRow, Store, User, UserProfile } from './types';
+
+const T0 = Date.UTC(2031, 0, 1);
+const MIN = 60_000;
+
+const hash = (s: string) => createHash('sha256').update(s).digest('base64url');
+
+const profile = (over: Partial<UserProfile> = {}): UserProfile => ({
+  upstream: 'corp',
+  subject: 'subject-alice',
+  username: 'alice',
+  email: 'alice@example.com',
+  name: 'Alice',
+  groups: ['ops'],
+  ...over,
+});
+
+const keyRow = (kid: string, now: number): SigningKeyRow => ({
+  kid,
+  alg: 'ES256',
+  private_jwk: JSON.stringify({ kid, d: 'private' }),
+  public_jwk: JSON.stringify({ kid }),
+  created_at: now,
+  retired_at: null,
+  expires_at: null,
+});
+
+export function runStoreConformance(name: string, open: () => Promise<Store>): void {
+  describe(`store conformance: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    async function session(over: Partial<LoginSession> = {}, user?: User, now = T0): Promise<{ user: User; session: LoginSession }> {
+      const u = user ?? (await store.upsertUser(profile(), now));
+      const s = await store.createLoginSession(
+        {
+          id: randomUUID(),
+          user_id: u.id,
+          upstream: u.upstream,
+          amr: ['pwd', 'mfa'],
+          auth_time: now - 1000,
+          expires_at: now + 12 * 60 * MIN,
+          client_ip: '192.0.2.1',
+          user_agent: 'Mozilla/5.0',
+          ...over,
+        },
+        now,
+      );
+      return { user: u, session: s };
+    }
+
+    async function family(s: { user: User; session: LoginSession }, token: string, now = T0, cluster = 'prod') {
+      return store.createFamily(
+        {
+          id: randomUUID(),
+          login_session_id: s.session.id,
+          user_id: s.user.id,
+          cluster,
+          client_id: cluster === 'prod' ? 'kubernetes' : cluster,
+          expires_at: s.session.expires_at,
+          first_token_hash: hash(token),
+        },
+        now,
+        { kind: 'token.issued', username: s.user.username, client_ip: '192.0.2.9', details: { via: 'page' } },
+      );
+    }
+
+    const audit = (kind: AuditInput['kind'], over: Partial<AuditInput> = {}): AuditInput => ({ kind, ...over });
+
+    it('answers ping, and migrating again changes nothing', async () => {
+      await store.ping();
+      const s = await session();
+      await store.migrate();
+      await store.migrate();
+      expect((await store.getLoginSession(s.session.id))?.session).toEqual(s.session);
+      await store.ping();
+    });
+
+    describe('users', () => {
+      it('keeps a stable id across logins and updates the profile and groups', async () => {
+        const first = await store.upsertUser(profile(), T0);
+        expect(first).toMatchObject({ upstream: 'corp', subject: 'subject-alice', username: 'alice', groups: ['ops'], created_at: T0, updated_at: T0 });
+        expect(first.id).not.toContain('alice');
+
+        const again = await store.upsertUser(
+          profile({ username: 'alice.smith', email: 'alice.smith@example.com', name: null, groups: ['ops', 'dba'] }),
+          T0 + MIN,
+        );
+        expect(again.id).toBe(first.id);
+        expect(again).toMatchObject({ username: 'alice.smith', email: 'alice.smith@example.com', name: null, groups: ['ops', 'dba'], created_at: T0, updated_at: T0 + MIN });
+        expect(await store.getUser(first.id)).toEqual(again);
+
+        // Losing every group is an update too.
+        expect((await store.upsertUser(profile({ groups: [] }), T0 + 2 * MIN)).groups).toEqual([]);
+        expect((await store.getUser(first.id))!.groups).toEqual([]);
+      });
+
+      it('keys users by upstream and subject, never by name or email', async () => {
+        const a = await store.upsertUser(profile(), T0);
+        const otherUpstream = await store.upsertUser(profile({ upstream: 'local' }), T0);
+        const sameEmail = await store.upsertUser(profile({ subject: 'subject-mallory', username: 'alice' }), T0);
+        expect(new Set([a.id, otherUpstream.id, sameEmail.id]).size).toBe(3);
+        expect(await store.getUser('no-such-user')).toBeUndefined();
+      });
+    });
+
+    describe('login sessions', () => {
+      it('stores a session with its user, and lists active ones newest first', async () => {
+        const { user, session: s1 } = await session();
+        expect(s1).toMatchObject({ user_id: user.id, amr: ['pwd', 'mfa'], auth_time: T0 - 1000, created_at: T0, revoked_at: null, revoke_reason: null });
+        expect(await store.getLoginSession(s1.id)).toEqual({ session: s1, user });
+        expect(await store.getLoginSession('nope')).toBeUndefined();
+
+        const { session: s2 } = await session({ expires_at: T0 + 2 * MIN }, user, T0 + MIN);
+        const { session: s3 } = await session({}, user, T0 + 2 * MIN);
+        const other = await session({}, await store.upsertUser(profile({ subject: 'bob', username: 'bob' }), T0), T0 + 3 * MIN);
+        await store.revokeLoginSession(s3.id, 'logout', T0 + 3 * MIN, audit('session.logout'));
+
+        expect((await store.listLoginSessions({ userId: user.id })).map((s) => s.id)).toEqual([s3.id, s2.id, s1.id]);
+        // Active at a time: not revoked, and expiring strictly later.
+        expect((await store.listLoginSessions({ userId: user.id, activeAt: T0 + 2 * MIN - 1 })).map((s) => s.id)).toEqual([s2.id, s1.id]);
+        expect((await store.listLoginSessions({ userId: user.id, activeAt: T0 + 2 * MIN })).map((s) => s.id)).toEqual([s1.id]);
+        expect((await store.listLoginSessions({})).map((s) => s.id)).toEqual([other.session.id, s3.id, s2.id, s1.id]);
+      });
+
+      it('revokes a session with all its families, once, with one audit event counting them', async () => {
+        const a = await session();
+        const b = await session({}, a.user);
+        const f1 = await family(a, 'a1');
+        const f2 = await family(a, 'a2', T0, 'staging');
+        const f3 = await family(a, 'a3');
+        const other = await family(b, 'b1');
+        await store.revokeFamily(f3.id, 'admin', T0 + MIN, audit('family.revoked'));
+
+        const now = T0 + 5 * MIN;
+        expect(await store.revokeLoginSession(a.session.id, 'logout', now, audit('session.logout', { user_id: a.user.id, details: { via: 'button' } }))).toBe(true);
+        expect((await store.getLoginSession(a.session.id))!.session).toMatchObject({ revoked_at: now, revoke_reason: 'logout' });
+        for (const f of [f1, f2]) expect(await store.getFamily(f.id)).toMatchObject({ revoked_at: now, revoke_reason: 'logout' });
+        // An already revoked family keeps its first reason and time.
+        expect(await store.getFamily(f3.id)).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'admin' });
+        expect(await store.getFamily(other.id)).toMatchObject({ revoked_at: null });
+
+        const events = await store.listAudit({ limit: 10, kind: 'session.logout' });
+        expect(events).toHaveLength(1);
+        expect(events[0]).toMatchObject({ at: now, session_id: a.session.id, user_id: a.user.id, details: { via: 'button', reason: 'logout', families_revoked: 2 } });
+
+        // Idempotent: a second revoke changes nothing and writes nothing.
+        expect(await store.revokeLoginSession(a.session.id, 'admin', now + MIN, audit('session.revoked'))).toBe(false);
+        expect((await store.getLoginSession(a.session.id))!.session).toMatchObject({ revoked_at: now, revoke_reason: 'logout' });
+        expect(await store.listAudit({ limit: 10, kind: 'session.revoked' })).toEqual([]);
+        expect(await store.revokeLoginSession('no-such-session', 'x', now, audit('session.revoked'))).toBe(false);
+      });
+    });
+
+    describe('families and refresh tokens', () => {
+      it('creates a family with its generation-0 token and an audit event', async () => {
+        const s = await session();
+        const f = await family(s, 'tok-0');
+        expect(f).toMatchObject({ login_session_id: s.session.id, user_id: s.user.id, cluster: 'prod', client_id: 'kubernetes', created_at: T0, last_used_at: T0, expires_at: s.session.expires_at, generation: 0, revoked_at: null });
+        expect(await store.getFamily(f.id)).toEqual(f);
+
+        const ctx = await store.findRefreshContext(hash('tok-0'));
+        expect(ctx).toEqual({ token: { hash: hash('tok-0'), family_id: f.id, generation: 0, created_at: T0, used_at: null }, family: f, session: s.session, user: s.user });
+        expect(await store.findRefreshContext(hash('other'))).toBeUndefined();
+
+        const events = await store.listAudit({ limit: 10, familyId: f.id });
+        expect(events).toEqual([
+          expect.objectContaining({ kind: 'token.issued', at: T0, family_id: f.id, session_id: s.session.id, user_id: s.user.id, cluster: 'prod', username: 'alice', client_ip: '192.0.2.9', details: { via: 'page' } }),
+        ]);
+        expect((await store.listFamilies({ loginSessionId: s.session.id })).map((x) => x.id)).toEqual([f.id]);
+        expect((await store.listFamilies({ userId: s.user.id })).map((x) => x.id)).toEqual([f.id]);
+        expect(await store.listFamilies({ userId: 'nobody' })).toEqual([]);
+      });
+
+      it('writes nothing when a family cannot be created (atomic)', async () => {
+        const s = await session();
+        await family(s, 'dup');
+        const before = await store.listAudit({ limit: 100 });
+        const id = randomUUID();
+        await expect(
+          store.createFamily(
+            { id, login_session_id: s.session.id, user_id: s.user.id, cluster: 'prod', client_id: 'kubernetes', expires_at: T0 + MIN, first_token_hash: hash('dup') },
+            T0 + MIN,
+            audit('token.issued'),
+          ),
+        ).rejects.toThrow();
+        expect(await store.getFamily(id)).toBeUndefined();
+        expect(await store.listAudit({ limit: 100 })).toEqual(before);
+      });
+
+      it('rotates as a compare-and-set: the same token rotates once', async () => {
+        const s = await session();
+        const f = await family(s, 't0');
+        const now = T0 + MIN;
+        const rotate = (successor: string, at: number) =>
+          store.rotateRefreshToken({ tokenHash: hash('t0'), successorHash: hash(successor), familyId: f.id, generation: 0 }, at, audit('token.refreshed', { user_id: s.user.id }));
+
+        expect(await rotate('t1', now)).toBe('rotated');
+        expect(await rotate('t1-evil', now + 1)).toBe('already_used');
+
+        expect(await store.getFamily(f.id)).toMatchObject({ generation: 1, last_used_at: now });
+        expect((await store.findRefreshContext(hash('t0')))!.token).toMatchObject({ generation: 0, used_at: now });
+        expect((await store.findRefreshContext(hash('t1')))!.token).toMatchObject({ generation: 1, used_at: null, created_at: now, family_id: f.id });
+        expect(await store.findRefreshContext(hash('t1-evil'))).toBeUndefined();
+        const refreshed = await store.listAudit({ limit: 10, kind: 'token.refreshed' });
+        expect(refreshed).toHaveLength(1);
+        expect(refreshed[0]).toMatchObject({ family_id: f.id, at: now });
+
+        // The chain goes on from the head.
+        expect(await store.rotateRefreshToken({ tokenHash: hash('t1'), successorHash: hash('t2'), familyId: f.id, generation: 1 }, now + MIN, audit('token.refreshed'))).toBe('rotated');
+        expect(await store.getFamily(f.id)).toMatchObject({ generation: 2, last_used_at: now + MIN });
+      });
+
+      it('lets exactly one of two racing rotations of a token win', async () => {
+        const s = await session();
+        const f = await family(s, 'race');
+        const results = await Promise.all(
+          ['a', 'b', 'c'].map((x) =>
+            store.rotateRefreshToken({ tokenHash: hash('race'), successorHash: hash(`race-${x}`), familyId: f.id, generation: 0 }, T0 + MIN, audit('token.refreshed')),
+          ),
+        );
+        expect(results.filter((r) => r === 'rotated')).toHaveLength(1);
+        expect(results.filter((r) => r === 'already_used')).toHaveLength(2);
+        expect((await store.getFamily(f.id))!.generation).toBe(1);
+        expect(await store.listAudit({ limit: 10, kind: 'token.refreshed' })).toHaveLength(1);
+      });
+
+      it('revokes a family idempotently, keeping the first reason', async () => {
+        const s = await session();
+        const f = await family(s, 'r0');
+        expect(await store.revokeFamily(f.id, 'refresh_token_reuse', T0 + MIN, audit('token.reuse_detected', { details: { generation: 0 } }))).toBe(true);
+        expect(await store.revokeFamily(f.id, 'admin', T0 + 2 * MIN, audit('family.revoked'))).toBe(false);
+        expect(await store.getFamily(f.id)).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'refresh_token_reuse' });
+        expect((await store.findRefreshContext(hash('r0')))!.family.revoked_at).toBe(T0 + MIN);
+        expect(await store.listAudit({ limit: 10, familyId: f.id })).toEqual([
+          expect.objectContaining({ kind: 'token.reuse_detected', details: { generation: 0, reason: 'refresh_token_reuse' } }),
+          expect.objectContaining({ kind: 'token.issued' }),
+        ]);
+        expect(await store.revokeFamily('no-such-family', 'x', T0, audit('family.revoked'))).toBe(false);
+      });
+
+      it('shows a revoked session in the refresh context', async () => {
+        const s = await session();
+        await family(s, 'ctx');
+        await store.revokeLoginSession(s.session.id, 'logout', T0 + MIN, audit('session.logout'));
+        const ctx = await store.findRefreshContext(hash('ctx'));
+        expect(ctx!.session).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'logout' });
+        expect(ctx!.family).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'logout' });
+      });
+    });
+
+    describe('signing keys', () => {
+      it('activates a key, retiring the current one until its expiry, and deletes only expired retired keys', async () => {
+        expect(await store.listSigningKeys()).toEqual([]);
+        await store.activateSigningKey(keyRow('k1', T0), T0 + 99 * MIN, T0);
+        expect(await store.listSigningKeys()).toEqual([keyRow('k1', T0)]);
+
+        const t1 = T0 + 60 * MIN;
+        await store.activateSigningKey(keyRow('k2', t1), t1 + 10 * MIN, t1);
+        const keys = await store.listSigningKeys();
+        expect(keys.map((k) => [k.kid, k.retired_at, k.expires_at])).toEqual([
+          ['k2', null, null],
+          ['k1', t1, t1 + 10 * MIN],
+        ]);
+        expect(keys[0]!.private_jwk).toBe(keyRow('k2', t1).private_jwk);
+        expect((await store.listAudit({ limit: 10, kind: 'key.rotated' })).map((e) => e.details.kid)).toEqual(['k2', 'k1']);
+
+        expect(await store.deleteExpiredSigningKeys(t1 + 10 * MIN - 1)).toBe(0);
+        expect(await store.deleteExpiredSigningKeys(t1 + 10 * MIN)).toBe(1);
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(['k2']);
+        // The current key is never deleted, however late it is.
+        expect(await store.deleteExpiredSigningKeys(t1 + 1000 * 24 * 60 * MIN)).toBe(0);
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(['k2']);
+      });
+    });
+
+    describe('server secrets', () => {
+      it('returns the first value forever', async () => {
+        const first = await store.getOrCreateSecret('refresh_successor_key', () => 'value-1', T0);
+        expect(first).toBe('value-1');
+        expect(await store.getOrCreateSecret('refresh_successor_key', () => 'value-2', T0 + MIN)).toBe('value-1');
+        expect(await store.getOrCreateSecret('auth_secret', () => 'other', T0)).toBe('other');
+      });
+
+      it('agrees on one value when created concurrently', async () => {
+        const values = await Promise.all([1, 2, 3, 4].map((i) => store.getOrCreateSecret('racy', () => `v${i}`, T0)));
+        expect(new Set(values).size).toBe(1);
+        expect(await store.getOrCreateSecret('racy', () => 'late', T0)).toBe(values[0]);
+      });
+    });
+
+    describe('audit', () => {
+      it('lists newest first, filtered by user, kind and family, up to a limit', async () => {
+        const ev = (i: number, kind: AuditInput['kind'], user: string | null, fam: string | null) =>
+          store.appendAudit({ kind, user_id: user, family_id: fam, request_id: `r${i}`, details: { i, nested: { ok: true } } }, T0 + i * 1000);
+        await ev(1, 'session.login', 'u1', null);
+        await ev(2, 'token.issued', 'u1', 'f1');
+        await ev(3, 'token.refreshed', 'u1', 'f1');
+        await ev(4, 'token.issued', 'u2', 'f2');
+        await ev(5, 'token.refreshed', 'u1', 'f1');
+        await ev(6, 'session.login_failed', null, null);
+
+        const ids = (events: { request_id: string | null }[]) => events.map((e) => e.request_id);
+        expect(ids(await store.listAudit({ limit: 100 }))).toEqual(['r6', 'r5', 'r4', 'r3', 'r2', 'r1']);
+        expect(ids(await store.listAudit({ limit: 2 }))).toEqual(['r6', 'r5']);
+        expect(ids(await store.listAudit({ limit: 100, userId: 'u1' }))).toEqual(['r5', 'r3', 'r2', 'r1']);
+        expect(ids(await store.listAudit({ limit: 100, kind: 'token.issued' }))).toEqual(['r4', 'r2']);
+        expect(ids(await store.listAudit({ limit: 100, familyId: 'f1' }))).toEqual(['r5', 'r3', 'r2']);
+        expect(ids(await store.listAudit({ limit: 100, userId: 'u1', kind: 'token.refreshed', familyId: 'f1' }))).toEqual(['r5', 'r3']);
+        expect(await store.listAudit({ limit: 100, userId: 'nobody' })).toEqual([]);
+
+        const [last] = await store.listAudit({ limit: 1 });
+        expect(last).toEqual({
+          id: expect.any(String),
+          at: T0 + 6000,
+          kind: 'session.login_failed',
+          user_id: null,
+          username: null,
+          cluster: null,
+          family_id: null,
+          session_id: null,
+          client_ip: null,
+          request_id: 'r6',
+          details: { i: 6, nested: { ok: true } },
+        });
+      });
+
+      it('orders by time even when the clock is far apart in magnitude', async () => {
+        await store.appendAudit({ kind: 'session.login', request_id: 'early' }, 999);
+        await store.appendAudit({ kind: 'session.login', request_id: 'late' }, T0);
+        expect((await store.listAudit({ limit: 10 })).map((e) => e.request_id)).toEqual(['late', 'early']);
+      });
+    });
+  });
+}
