@@ -23,6 +23,7 @@ interface TestFixtures {
 
 export const test = base.extend<TestFixtures, { topo: Topology }>({
   topo: [
+    // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take an object pattern
     async ({}, use) => {
       const topo = await startTopology();
       await use(topo);
@@ -61,6 +62,7 @@ export const test = base.extend<TestFixtures, { topo: Topology }>({
   },
   home: async ({ page, topo }, use) => use(new HomePage(page, topo.portal)),
   clusterPage: async ({ page, topo }, use) => use(new ClusterPage(page, topo.portal)),
+  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take an object pattern
   kube: async ({}, use, testInfo) => {
     const dir = testInfo.outputPath('kube');
     fs.mkdirSync(dir, { recursive: true });

@@ -49,7 +49,7 @@ export async function createRuntime(
   const refreshKey = Buffer.from(await store.getOrCreateSecret('refresh_successor_key', secret, now()), 'base64url');
   const authSecret = await store.getOrCreateSecret('auth_secret', secret, now());
   const clients = new Map<string, OAuthClient>(
-    config.clusters.map((c) => [c.client_id, { clientId: c.client_id, clientSecret: c.client_secret, cluster: c.name }]),
+    config.clusters.map((c) => [c.client_id, { clientId: c.client_id, clientSecret: c.client_secret, cluster: c.name, allowedGroups: c.allowed_groups }]),
   );
   const timer = setInterval(() => {
     keys.sync(now()).catch((err: unknown) => log.error('signing key sync failed', { error: String(err) }));

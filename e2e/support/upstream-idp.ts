@@ -234,6 +234,7 @@ export async function startUpstreamIdp(opts: StartUpstreamIdpOptions): Promise<U
   }
 
   let down = false;
+  // eslint-disable-next-line prefer-const -- assigned once the provider exists, below
   let handler: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
   const requests: UpstreamRequestRecord[] = [];
   const authorizationRequests: Array<Record<string, string>> = [];

@@ -4,9 +4,9 @@ import { authenticateClient, parseBasic, type OAuthClient } from './client-auth'
 import { InvalidClientError, InvalidRequestError, OAuthError } from './errors';
 
 const clients = new Map<string, OAuthClient>([
-  ['kubernetes', { clientId: 'kubernetes', cluster: 'prod' }],
-  ['staging', { clientId: 'staging', clientSecret: 's3cret +/%=', cluster: 'staging' }],
-  ['a:b', { clientId: 'a:b', clientSecret: 'lab secret', cluster: 'lab' }],
+  ['kubernetes', { clientId: 'kubernetes', cluster: 'prod', allowedGroups: [] }],
+  ['staging', { clientId: 'staging', clientSecret: 's3cret +/%=', cluster: 'staging', allowedGroups: [] }],
+  ['a:b', { clientId: 'a:b', clientSecret: 'lab secret', cluster: 'lab', allowedGroups: [] }],
 ]);
 
 const b64 = (s: string) => 'Basic ' + Buffer.from(s).toString('base64');

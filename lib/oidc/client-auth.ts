@@ -7,6 +7,8 @@ export interface OAuthClient {
   /** Absent for a public client (kubectl with no client-secret). */
   clientSecret?: string;
   cluster: string;
+  /** The cluster's allowed_groups (empty: everyone), re-checked on every refresh. */
+  allowedGroups: readonly string[];
 }
 
 interface Presented {

@@ -5,6 +5,7 @@ import { decideRefresh, describe as describeReason, MAX_REPLAY_STEPS, type DenyR
 const T = Date.UTC(2031, 0, 1);
 const S = 1000;
 const policy = { idleTimeoutMs: 15 * 60 * S, reuseGraceMs: 10 * S };
+const K8S = { clientId: 'kubernetes', allowedGroups: [] as string[] };
 
 /** Head of generation 3, used a minute ago, in a live session. Overrides per row. */
 function ctx(o: {
@@ -95,7 +96,20 @@ group('decideRefresh', () => {
   rows.push([`spent within grace, head ${MAX_REPLAY_STEPS + 1} steps ahead`, ctx({ used_at: T - S, generation: 2, head: 2 + MAX_REPLAY_STEPS + 1 }), revoke]);
 
   it.each(rows)('%s', (_, c, expected) => {
-    expect(decideRefresh(c, 'kubernetes', T, policy)).toEqual(expected);
+    expect(decideRefresh(c, K8S, T, policy)).toEqual(expected);
+  });
+
+  // Regression: access used to be checked only when minting, so removing a
+  // group from allowed_groups left its kubeconfigs working until session end.
+  it.each([
+    ['no allowed_groups: everyone', [], ['dev'], rotate],
+    ['one of the user groups is allowed', ['ops', 'dev'], ['dev'], rotate],
+    ['none of the user groups is allowed any more', ['ops'], ['dev'], deny('cluster_not_allowed')],
+    ['a user with no groups on a restricted cluster', ['ops'], [], deny('cluster_not_allowed')],
+  ] as const)('allowed_groups re-checked on refresh: %s', (_, allowed, groups, expected) => {
+    const c = ctx();
+    c.user.groups = [...groups];
+    expect(decideRefresh(c, { clientId: 'kubernetes', allowedGroups: allowed }, T, policy)).toEqual(expected);
   });
 
   it('allows 8 replay steps', () => {
@@ -103,8 +117,8 @@ group('decideRefresh', () => {
   });
 
   it('with no grace window, any spent token revokes the family', () => {
-    expect(decideRefresh(ctx({ used_at: T, head: 4 }), 'kubernetes', T, { ...policy, reuseGraceMs: 0 })).toEqual(replay(1));
-    expect(decideRefresh(ctx({ used_at: T - 1, head: 4 }), 'kubernetes', T, { ...policy, reuseGraceMs: 0 })).toEqual(revoke);
+    expect(decideRefresh(ctx({ used_at: T, head: 4 }), K8S, T, { ...policy, reuseGraceMs: 0 })).toEqual(replay(1));
+    expect(decideRefresh(ctx({ used_at: T - 1, head: 4 }), K8S, T, { ...policy, reuseGraceMs: 0 })).toEqual(revoke);
   });
 
   it('describes every outcome without leaking internals', () => {

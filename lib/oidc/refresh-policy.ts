@@ -1,3 +1,4 @@
+import { mayUseCluster } from '../access';
 import type { RefreshContext } from '../store/types';
 
 export interface RefreshPolicy {
@@ -12,6 +13,7 @@ export const MAX_REPLAY_STEPS = 8;
 
 export type DenyReason =
   | 'client_mismatch'
+  | 'cluster_not_allowed'
   | 'family_revoked'
   | 'session_revoked'
   | 'session_expired'
@@ -27,6 +29,7 @@ export type RefreshDecision =
 
 const DESCRIPTIONS: Record<DenyReason | 'reuse', string> = {
   client_mismatch: 'the refresh token was not issued to this client',
+  cluster_not_allowed: 'your groups no longer give you access to this cluster; sign in again',
   family_revoked: 'the refresh token has been revoked',
   session_revoked: 'the login session has ended; sign in again',
   session_expired: 'the login session has expired; sign in again',
@@ -42,9 +45,17 @@ export function describe(reason: DenyReason | 'reuse'): string {
  * Decides one refresh (RFC 6749 §6, OAuth 2.0 Security BCP §4.14.2), purely:
  * the caller reads the context, applies the decision, and passes its clock.
  */
-export function decideRefresh(ctx: RefreshContext, clientId: string, now: number, policy: RefreshPolicy): RefreshDecision {
-  const { token, family, session } = ctx;
-  if (family.client_id !== clientId) return { action: 'deny', reason: 'client_mismatch' };
+export function decideRefresh(
+  ctx: RefreshContext,
+  client: { clientId: string; allowedGroups: readonly string[] },
+  now: number,
+  policy: RefreshPolicy,
+): RefreshDecision {
+  const { token, family, session, user } = ctx;
+  if (family.client_id !== client.clientId) return { action: 'deny', reason: 'client_mismatch' };
+  // Access is re-checked on every refresh: taking a group off a cluster's
+  // allowed_groups bites within one id_token lifetime, not at session end.
+  if (!mayUseCluster({ allowed_groups: [...client.allowedGroups] }, user.groups)) return { action: 'deny', reason: 'cluster_not_allowed' };
   if (family.revoked_at !== null) return { action: 'deny', reason: 'family_revoked' };
   if (session.revoked_at !== null) return { action: 'deny', reason: 'session_revoked' };
   if (now >= family.expires_at || now >= session.expires_at) return { action: 'deny', reason: 'session_expired' };

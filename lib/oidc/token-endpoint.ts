@@ -92,7 +92,7 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps): Promis
     client_ip: req.clientIp ?? null,
     request_id: req.requestId ?? null,
   };
-  const decision = decideRefresh(ctx, client.clientId, now, deps.policy);
+  const decision = decideRefresh(ctx, client, now, deps.policy);
   let successor: string;
   switch (decision.action) {
     case 'deny':

@@ -125,11 +125,17 @@ function commandLineToArgv(tail: string): string[] {
     let quoted = false;
     while (i < tail.length && (quoted || (tail[i] !== ' ' && tail[i] !== '\t'))) {
       let backslashes = 0;
-      while (tail[i] === '\\') (backslashes++, i++);
+      while (tail[i] === '\\') {
+        backslashes++;
+        i++;
+      }
       if (tail[i] === '"') {
         arg += '\\'.repeat(Math.floor(backslashes / 2));
         if (backslashes % 2 === 1) arg += '"';
-        else if (quoted && tail[i + 1] === '"') (arg += '"', i++);
+        else if (quoted && tail[i + 1] === '"') {
+          arg += '"';
+          i++;
+        }
         else quoted = !quoted;
         i++;
       } else {

@@ -10,6 +10,7 @@ import type { Shell } from '../types';
  * ("Trojan Source", CVE-2021-42574). Lone surrogates cannot be encoded at all.
  */
 const UNPASTEABLE =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function describe(ch: string): string {
