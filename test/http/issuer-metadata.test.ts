@@ -1,0 +1,124 @@
+/** Discovery, JWKS and health, as kube-apiserver and kubectl fetch them from the built server. */
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { raw } from './support/client';
+import { openSeeder, type Seeder } from './support/seed';
+
+const { issuer, configPath } = inject('kubegate');
+let seeder: Seeder;
+
+beforeAll(async () => {
+  seeder = await openSeeder(configPath);
+});
+afterAll(async () => {
+  await seeder?.close();
+});
+
+describe('GET /.well-known/openid-configuration', () => {
+  it('has every field, with URLs derived from the issuer, and is cacheable', async () => {
+    const res = await fetch(`${issuer}/.well-known/openid-configuration`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=300');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}$/);
+    expect(await res.json()).toEqual({
+      issuer,
+      authorization_endpoint: `${issuer}/oidc/authorize`,
+      token_endpoint: `${issuer}/oidc/token`,
+      jwks_uri: `${issuer}/oidc/jwks`,
+      response_types_supported: ['code'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      grant_types_supported: ['refresh_token'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      scopes_supported: ['openid', 'profile', 'email', 'groups', 'offline_access'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'name', 'email', 'preferred_username', 'groups', 'amr'],
+    });
+  });
+
+  it('ignores a query string and keeps a well-formed caller request id', async () => {
+    const res = await fetch(`${issuer}/.well-known/openid-configuration?x=1`, { headers: { 'x-request-id': 'abc-123.X_y' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('abc-123.X_y');
+    const bad = await fetch(`${issuer}/.well-known/openid-configuration`, { headers: { 'x-request-id': 'no spaces <allowed>' } });
+    expect(bad.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('answers HEAD with the headers and no body', async () => {
+    const get = await raw(issuer, { path: '/.well-known/openid-configuration' });
+    const head = await raw(issuer, { method: 'HEAD', path: '/.well-known/openid-configuration' });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers['content-length']).toBe(String(Buffer.byteLength(get.body)));
+    expect(head.headers['cache-control']).toBe('public, max-age=300');
+  });
+
+  it.each(['POST', 'PUT', 'DELETE'])('answers %s with 405 and Allow', async (method) => {
+    const res = await raw(issuer, { method, path: '/.well-known/openid-configuration', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('GET, HEAD');
+    expect(JSON.parse(res.body)).toEqual({ error: 'invalid_request', error_description: 'use GET' });
+  });
+});
+
+describe('GET /oidc/jwks', () => {
+  it('publishes the signing key with kid, alg and use, and no private parts', async () => {
+    const res = await fetch(`${issuer}/oidc/jwks`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/jwk-set+json');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=60');
+    const jwks = (await res.json()) as JSONWebKeySet;
+    expect(jwks.keys.length).toBeGreaterThanOrEqual(1);
+    for (const k of jwks.keys) {
+      expect(k).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig' });
+      expect(k.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(k.n).toBeTypeOf('string');
+      expect(k.e).toBe('AQAB');
+      for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k).not.toHaveProperty(priv);
+    }
+    expect(jwks.keys.map((k) => k.kid)).toContain(seeder.keys.current().kid);
+  });
+
+  it('verifies a token minted through the library', async () => {
+    const minted = await seeder.mint('prod');
+    const jwks = createLocalJWKSet((await (await fetch(`${issuer}/oidc/jwks`)).json()) as JSONWebKeySet);
+    expect(decodeProtectedHeader(minted.idToken)).toEqual({ alg: 'RS256', kid: seeder.keys.current().kid, typ: 'JWT' });
+    const { payload } = await jwtVerify(minted.idToken, jwks, { issuer, audience: 'kubernetes', algorithms: ['RS256'] });
+    expect(payload).toMatchObject({ iss: issuer, aud: 'kubernetes', preferred_username: 'alice', amr: ['pwd'] });
+    expect(payload.exp! - payload.iat!).toBe(60);
+  });
+
+  it('answers HEAD without a body and POST with 405', async () => {
+    const head = await raw(issuer, { method: 'HEAD', path: '/oidc/jwks' });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(100);
+    const post = await raw(issuer, { method: 'POST', path: '/oidc/jwks', body: '' });
+    expect(post.status).toBe(405);
+    expect(post.headers.allow).toBe('GET, HEAD');
+    expect(JSON.parse(post.body)).toEqual({ error: 'invalid_request', error_description: 'use GET' });
+  });
+});
+
+describe('GET /healthz', () => {
+  it('is 200 and not cacheable', async () => {
+    const res = await fetch(`${issuer}/healthz`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('answers HEAD and refuses POST', async () => {
+    expect((await raw(issuer, { method: 'HEAD', path: '/healthz' })).status).toBe(200);
+    expect((await raw(issuer, { method: 'POST', path: '/healthz', body: '' })).status).toBe(405);
+  });
+});
+
+describe('portal paths', () => {
+  it('are answered by Next, not by the issuer layer', async () => {
+    const res = await fetch(`${issuer}/oidc/jwks/extra`);
+    expect(res.headers.get('x-request-id')).toBeNull();
+    await res.arrayBuffer();
+  });
+});

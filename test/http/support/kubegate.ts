@@ -1,0 +1,175 @@
+/**
+ * Starts the BUILT Kubegate server (`node scripts/start.mjs`) on loopback
+ * with a config in a temp directory, for the HTTP-level suite and the bench.
+ * Never builds: it refuses to run without `.next/BUILD_ID` and
+ * `dist/server.mjs` and says how to make them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const PROJECT_DIR = path.resolve(import.meta.dirname, '..', '..', '..');
+
+export class NoBuildError extends Error {
+  constructor(missing: string[], dir = PROJECT_DIR) {
+    super(
+      `no production build in ${dir} (missing ${missing.join(', ')}). ` +
+        'Run `npm run build` first; the HTTP suite and the bench run the built server and never build it themselves.',
+    );
+    this.name = 'NoBuildError';
+  }
+}
+
+/** Throws NoBuildError unless both halves of the production build are present. */
+export function assertBuilt(dir = PROJECT_DIR): void {
+  const missing = ['.next/BUILD_ID', 'dist/server.mjs'].filter((f) => !fs.existsSync(path.join(dir, f)));
+  if (missing.length) throw new NoBuildError(missing, dir);
+}
+
+/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface KubegateSetup {
+  alg?: 'RS256' | 'ES256';
+  synchronous?: 'full' | 'normal';
+  /** Seconds. */
+  idTokenLifetime?: number;
+  /** Seconds. */
+  reuseGrace?: number;
+}
+
+export const STAGE_SECRET = 's3cr3t:/+%';
+
+export interface KubegateFiles {
+  dir: string;
+  port: number;
+  issuer: string;
+  configPath: string;
+  dbPath: string;
+}
+
+/** A fresh temp dir holding a config for two clusters and one local upstream. */
+export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubegate-http-'): Promise<KubegateFiles> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const dbPath = path.join(dir, 'kubegate.db');
+  const configPath = path.join(dir, 'kubegate.yaml');
+  // JSON is YAML: no quoting surprises for the secret's ':' '/' '+' '%'.
+  const config = {
+    issuer: {
+      url: issuer,
+      id_token_lifetime: `${setup.idTokenLifetime ?? 60}s`,
+      refresh_idle_timeout: '15m',
+      session_lifetime: '12h',
+      refresh_reuse_grace: `${setup.reuseGrace ?? 2}s`,
+    },
+    signing: { algorithm: setup.alg ?? 'RS256' },
+    storage: { sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full' } },
+    upstreams: [{ id: 'local', type: 'local', display_name: 'Local account' }],
+    clusters: [
+      { name: 'prod', display_name: 'Production', server: 'https://127.0.0.1:6443', client_id: 'kubernetes' },
+      { name: 'stage', display_name: 'Staging', server: 'https://127.0.0.1:6444', client_id: 'stage-cluster', client_secret: STAGE_SECRET },
+    ],
+  };
+  fs.writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  return { dir, port, issuer, configPath, dbPath };
+}
+
+/** One run of the production server; `start()` again after `kill()` restarts it on the same files. */
+export class KubegateServer {
+  private child: ChildProcess | undefined;
+  private output: string[] = [];
+  readonly logFile: string;
+
+  constructor(readonly files: KubegateFiles) {
+    this.logFile = path.join(files.dir, 'server.log');
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get url(): string {
+    return this.files.issuer;
+  }
+
+  /** Last lines the server wrote, for failure messages. */
+  tail(lines = 40): string {
+    return this.output.join('').split('\n').slice(-lines).join('\n');
+  }
+
+  async start(timeoutMs = 60_000): Promise<void> {
+    assertBuilt();
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) throw new Error('already running');
+    // The test runner's own variables stay out; start.mjs sets NODE_ENV=production itself.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(env)) if (/^(VITEST|__VITEST|TSX|NODE_OPTIONS$|NODE_ENV$)/.test(k)) delete env[k];
+    Object.assign(env, {
+      PORT: String(this.files.port),
+      HOST: '127.0.0.1',
+      KUBEGATE_CONFIG: this.files.configPath,
+      NEXT_TELEMETRY_DISABLED: '1',
+    });
+    this.output = [];
+    const log = fs.createWriteStream(this.logFile, { flags: 'a' });
+    const child = spawn(process.execPath, ['scripts/start.mjs'], { cwd: PROJECT_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const keep = (chunk: Buffer) => {
+      log.write(chunk);
+      this.output.push(chunk.toString('utf8'));
+      if (this.output.length > 400) this.output.splice(0, 200);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    child.on('exit', () => log.end());
+
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`kubegate exited during start-up (code ${child.exitCode}, signal ${child.signalCode}):\n${this.tail()}`);
+      }
+      try {
+        const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+        await res.arrayBuffer();
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await this.kill();
+        throw new Error(`kubegate did not answer /healthz within ${timeoutMs} ms:\n${this.tail()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Sends `signal` and waits for the process to be gone. SIGKILL is the crash case. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  /** Graceful stop (SIGTERM), then removes the temp dir unless `keepFiles`. */
+  async stop(opts: { keepFiles?: boolean } = {}): Promise<void> {
+    await this.kill('SIGTERM');
+    if (!opts.keepFiles) fs.rmSync(this.files.dir, { recursive: true, force: true });
+  }
+}
