@@ -83,12 +83,70 @@ function auditId(now: number): string {
   return `${now.toString(36).padStart(9, '0')}-${randomBytes(6).toString('hex')}`;
 }
 
+/** The one read of a refresh: token, family, login session and user, by token hash. */
+export function refreshContextQuery(db: Kysely<Database>, tokenHash: string) {
+  return db
+    .selectFrom('refresh_tokens as t')
+    .innerJoin('families as f', 'f.id', 't.family_id')
+    .innerJoin('login_sessions as s', 's.id', 'f.login_session_id')
+    .innerJoin('users as u', 'u.id', 'f.user_id')
+    .select([
+      't.hash', 't.family_id', 't.generation as t_generation', 't.created_at as t_created_at', 't.used_at',
+      'f.login_session_id', 'f.user_id', 'f.cluster', 'f.client_id', 'f.created_at as f_created_at', 'f.last_used_at',
+      'f.expires_at as f_expires_at', 'f.generation as f_generation', 'f.revoked_at as f_revoked_at', 'f.revoke_reason as f_revoke_reason',
+      's.upstream as s_upstream', 's.amr', 's.auth_time', 's.created_at as s_created_at', 's.expires_at as s_expires_at',
+      's.revoked_at as s_revoked_at', 's.revoke_reason as s_revoke_reason', 's.client_ip', 's.user_agent',
+      'u.upstream as u_upstream', 'u.subject', 'u.username', 'u.email', 'u.name', 'u.groups',
+      'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
+    ])
+    .where('t.hash', '=', tokenHash);
+}
+
+export type RefreshContextRow = NonNullable<Awaited<ReturnType<ReturnType<typeof refreshContextQuery>['executeTakeFirst']>>>;
+
+export function toRefreshContext(r: RefreshContextRow): RefreshContext {
+  return {
+    token: { hash: r.hash, family_id: r.family_id, generation: num(r.t_generation), created_at: num(r.t_created_at), used_at: numOrNull(r.used_at) },
+    family: toFamily({
+      id: r.family_id, login_session_id: r.login_session_id, user_id: r.user_id, cluster: r.cluster, client_id: r.client_id,
+      created_at: r.f_created_at, last_used_at: r.last_used_at, expires_at: r.f_expires_at, generation: r.f_generation,
+      revoked_at: r.f_revoked_at, revoke_reason: r.f_revoke_reason,
+    }),
+    session: toSession({
+      id: r.login_session_id, user_id: r.user_id, upstream: r.s_upstream, amr: r.amr, auth_time: r.auth_time,
+      created_at: r.s_created_at, expires_at: r.s_expires_at, revoked_at: r.s_revoked_at, revoke_reason: r.s_revoke_reason,
+      client_ip: r.client_ip, user_agent: r.user_agent,
+    }),
+    user: toUser({
+      id: r.user_id, upstream: r.u_upstream, subject: r.subject, username: r.username, email: r.email, name: r.name,
+      groups: r.groups, created_at: r.u_created_at, updated_at: r.u_updated_at,
+    }),
+  };
+}
+
+/** The audit_events row for an event (ids are time-ordered). */
+export function auditRow(e: AuditInput, now: number): AuditEventsTable {
+  return {
+    id: auditId(now),
+    at: now,
+    kind: e.kind,
+    user_id: e.user_id ?? null,
+    username: e.username ?? null,
+    cluster: e.cluster ?? null,
+    family_id: e.family_id ?? null,
+    session_id: e.session_id ?? null,
+    client_ip: e.client_ip ?? null,
+    request_id: e.request_id ?? null,
+    details: JSON.stringify(e.details ?? {}),
+  };
+}
+
 /**
  * The Store on Kysely: the same queries serve SQLite and PostgreSQL; a
  * backend only supplies the dialect (sqlite.ts, postgres.ts).
  */
 export class KyselyStore implements Store {
-  constructor(private readonly db: Kysely<Database>, private readonly onClose?: () => Promise<void>) {}
+  constructor(protected readonly db: Kysely<Database>, private readonly onClose?: () => Promise<void>) {}
 
   async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.db, provider: migrationProvider, migrationTableName: 'kubegate_migrations', migrationLockTableName: 'kubegate_migrations_lock' });
@@ -109,22 +167,7 @@ export class KyselyStore implements Store {
   }
 
   private audit(db: Kysely<Database> | Transaction<Database>, e: AuditInput, now: number) {
-    return db
-      .insertInto('audit_events')
-      .values({
-        id: auditId(now),
-        at: now,
-        kind: e.kind,
-        user_id: e.user_id ?? null,
-        username: e.username ?? null,
-        cluster: e.cluster ?? null,
-        family_id: e.family_id ?? null,
-        session_id: e.session_id ?? null,
-        client_ip: e.client_ip ?? null,
-        request_id: e.request_id ?? null,
-        details: JSON.stringify(e.details ?? {}),
-      })
-      .execute();
+    return db.insertInto('audit_events').values(auditRow(e, now)).execute();
   }
 
   async upsertUser(p: UserProfile, now: number): Promise<User> {
@@ -229,40 +272,8 @@ export class KyselyStore implements Store {
   }
 
   async findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined> {
-    const r = await this.db
-      .selectFrom('refresh_tokens as t')
-      .innerJoin('families as f', 'f.id', 't.family_id')
-      .innerJoin('login_sessions as s', 's.id', 'f.login_session_id')
-      .innerJoin('users as u', 'u.id', 'f.user_id')
-      .select([
-        't.hash', 't.family_id', 't.generation as t_generation', 't.created_at as t_created_at', 't.used_at',
-        'f.login_session_id', 'f.user_id', 'f.cluster', 'f.client_id', 'f.created_at as f_created_at', 'f.last_used_at',
-        'f.expires_at as f_expires_at', 'f.generation as f_generation', 'f.revoked_at as f_revoked_at', 'f.revoke_reason as f_revoke_reason',
-        's.upstream as s_upstream', 's.amr', 's.auth_time', 's.created_at as s_created_at', 's.expires_at as s_expires_at',
-        's.revoked_at as s_revoked_at', 's.revoke_reason as s_revoke_reason', 's.client_ip', 's.user_agent',
-        'u.upstream as u_upstream', 'u.subject', 'u.username', 'u.email', 'u.name', 'u.groups',
-        'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
-      ])
-      .where('t.hash', '=', tokenHash)
-      .executeTakeFirst();
-    if (!r) return undefined;
-    return {
-      token: { hash: r.hash, family_id: r.family_id, generation: num(r.t_generation), created_at: num(r.t_created_at), used_at: numOrNull(r.used_at) },
-      family: toFamily({
-        id: r.family_id, login_session_id: r.login_session_id, user_id: r.user_id, cluster: r.cluster, client_id: r.client_id,
-        created_at: r.f_created_at, last_used_at: r.last_used_at, expires_at: r.f_expires_at, generation: r.f_generation,
-        revoked_at: r.f_revoked_at, revoke_reason: r.f_revoke_reason,
-      }),
-      session: toSession({
-        id: r.login_session_id, user_id: r.user_id, upstream: r.s_upstream, amr: r.amr, auth_time: r.auth_time,
-        created_at: r.s_created_at, expires_at: r.s_expires_at, revoked_at: r.s_revoked_at, revoke_reason: r.s_revoke_reason,
-        client_ip: r.client_ip, user_agent: r.user_agent,
-      }),
-      user: toUser({
-        id: r.user_id, upstream: r.u_upstream, subject: r.subject, username: r.username, email: r.email, name: r.name,
-        groups: r.groups, created_at: r.u_created_at, updated_at: r.u_updated_at,
-      }),
-    };
+    const row = await refreshContextQuery(this.db, tokenHash).executeTakeFirst();
+    return row && toRefreshContext(row);
   }
 
   async rotateRefreshToken(
