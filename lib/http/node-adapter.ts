@@ -75,7 +75,7 @@ export function createIssuerListener(
         send(res, await handler(ir), head, requestId);
       } catch (err) {
         opts.log.error('issuer request failed', { request_id: requestId, path: url.slice(0, 100), error: err instanceof Error ? err.message : String(err) });
-        if (!res.headersSent) send(res, json(500, { error: 'server_error' }, { 'cache-control': 'no-store' }), head, requestId);
+        if (!res.headersSent) send(res, json(500, { error: 'server_error', error_description: 'internal error' }, { 'cache-control': 'no-store' }), head, requestId);
         else res.destroy();
       }
     })();

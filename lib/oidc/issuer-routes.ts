@@ -19,7 +19,7 @@ const JWKS_CACHE = 'public, max-age=60';
 function onlyGet(handler: IssuerHandler): IssuerHandler {
   return (req) => {
     if (req.method === 'GET' || req.method === 'HEAD') return handler(req);
-    return json(405, { error: 'invalid_request', error_description: 'use GET' }, { allow: 'GET, HEAD' });
+    return json(405, { error: 'invalid_request', error_description: 'use GET' }, { allow: 'GET, HEAD', ...NO_STORE });
   };
 }
 

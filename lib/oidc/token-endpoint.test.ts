@@ -27,6 +27,8 @@ afterEach(async () => {
 });
 
 const ISSUER = 'https://kubegate.example.com';
+const FORM = 'application/x-www-form-urlencoded';
+const form = (fields: Array<[string, string]>) => new URLSearchParams(fields).toString();
 const GRACE = 10 * SECOND;
 
 async function verify(idToken: string, audience = 'kubernetes'): Promise<JWTPayload> {
@@ -350,8 +352,6 @@ describe('token endpoint: confidential clients', () => {
 });
 
 describe('token endpoint: malformed requests write nothing', () => {
-  const form = (fields: Array<[string, string]>) => new URLSearchParams(fields).toString();
-  const FORM = 'application/x-www-form-urlencoded';
   const rows: Array<{ name: string; req: (t: string) => IssuerRequest; status: number; error: string }> = [
     { name: 'GET', req: () => ({ method: 'GET', headers: {}, body: '' }), status: 405, error: 'invalid_request' },
     { name: 'PUT', req: (t) => ({ method: 'PUT', headers: { 'content-type': FORM, authorization: basicAuth('kubernetes') }, body: form([['grant_type', 'refresh_token'], ['refresh_token', t]]) }), status: 405, error: 'invalid_request' },
@@ -403,6 +403,16 @@ describe('token endpoint: malformed requests write nothing', () => {
     expect(await storeSnapshot(env.store)).toBe(before);
     // The presented token was not consumed.
     expect((await env.store.findRefreshContext((await import('./refresh-tokens')).hashRefreshToken(minted.refreshToken)))!.token.used_at).toBeNull();
+  });
+});
+
+describe('token endpoint: error descriptions a person can act on', () => {
+  it.each([
+    ['no grant_type', form([['refresh_token', 'kgr_x']]), 'grant_type is required'],
+    ['no refresh_token', form([['grant_type', 'refresh_token']]), 'refresh_token is required'],
+  ])('%s → %s', async (_, body, description) => {
+    const res = await env.token({ method: 'POST', headers: { 'content-type': FORM, authorization: basicAuth('kubernetes') }, body });
+    expect(expectOAuthError(res, 400, 'invalid_request')).toBe(description);
   });
 });
 

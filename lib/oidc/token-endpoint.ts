@@ -24,7 +24,7 @@ export interface TokenEndpointDeps {
 
 /** RFC 6749 §3.2: unknown parameters are ignored; known ones are validated here. */
 const TokenRequestSchema = z.object({
-  grant_type: z.string().min(1, 'grant_type is required'),
+  grant_type: z.string({ error: 'grant_type is required' }).min(1, 'grant_type is required'),
   refresh_token: z.string().optional(),
   client_id: z.string().optional(),
   client_secret: z.string().optional(),
@@ -47,7 +47,7 @@ function parseForm(req: IssuerRequest): z.infer<typeof TokenRequestSchema> {
   const parsed = TokenRequestSchema.safeParse(params);
   if (!parsed.success) {
     const first = parsed.error.issues[0]!;
-    throw new InvalidRequestError(first.path.length ? `${String(first.path[0])}: ${first.message}` : first.message);
+    throw new InvalidRequestError(first.message.startsWith(String(first.path[0])) ? first.message : `${String(first.path[0])}: ${first.message}`);
   }
   return parsed.data;
 }
