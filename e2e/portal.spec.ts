@@ -71,3 +71,50 @@ test.describe('the portal', () => {
     });
   }
 });
+
+test.describe('sessions', () => {
+  test('lists your sign-ins; revoking another browser signs it out; a credential can be revoked alone', async ({ browser, page, signIn, topo, clusterPage }) => {
+    await signIn('alice');
+    const other = await browser.newContext({ ignoreHTTPSErrors: true });
+    const otherPage = await other.newPage();
+    await signInThroughUpstream(otherPage, topo.portal, 'alice');
+
+    await clusterPage.open('prod');
+    await page.goto(`${topo.portal}/sessions`);
+    const rows = page.getByTestId('session-row');
+    expect(await rows.count()).toBeGreaterThanOrEqual(2);
+    await expect(rows.first()).toHaveAttribute('data-current', 'true');
+    await expect(rows.first().getByTestId('credential-row')).toContainText(['prod']);
+
+    // The newest other sign-in is the second browser's.
+    await rows.nth(1).getByRole('button', { name: 'Revoke' }).click();
+    await otherPage.goto(`${topo.portal}/`);
+    await expect(otherPage).toHaveURL(`${topo.portal}/login`);
+    await other.close();
+
+    // This browser is still signed in; revoke the credential handed out above.
+    await page.goto(`${topo.portal}/sessions`);
+    const credential = rows.first().getByTestId('credential-row').first();
+    await credential.getByRole('button', { name: 'Revoke' }).click();
+    await expect(rows.first().getByTestId('credential-row').first()).toContainText('revoked');
+    await expect(page.getByTestId('header-username')).toHaveText('alice');
+  });
+
+  test('you cannot revoke someone else\'s session', async ({ page, browser, topo, signIn }) => {
+    await signIn('bob');
+    const alice = await browser.newContext({ ignoreHTTPSErrors: true });
+    const alicePage = await alice.newPage();
+    await signInThroughUpstream(alicePage, topo.portal, 'alice');
+    await alicePage.goto(`${topo.portal}/sessions`);
+    const aliceSessionId = await alicePage.getByTestId('session-row').first().locator('input[name=session]').getAttribute('value');
+    expect(aliceSessionId).toBeTruthy();
+
+    // Bob submits alice's session id to his own revoke form.
+    await page.goto(`${topo.portal}/sessions`);
+    await page.getByTestId('session-row').first().locator('input[name=session]').evaluate((el, id) => ((el as HTMLInputElement).value = id!), aliceSessionId);
+    await page.getByTestId('session-row').first().getByRole('button').click();
+    await alicePage.goto(`${topo.portal}/`);
+    await expect(alicePage.getByTestId('username')).toHaveText('alice');
+    await alice.close();
+  });
+});

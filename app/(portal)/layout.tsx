@@ -13,6 +13,9 @@ export default async function PortalLayout({ children }: { children: React.React
             {rt.config.branding.title}
           </Link>
           <div className="flex items-center gap-3">
+            <Link href="/sessions" className={buttonStyles.ghost}>
+              Sessions
+            </Link>
             <span className="hidden text-sm text-slate-600 sm:inline dark:text-slate-300" data-testid="header-username">
               {user.username}
             </span>
