@@ -60,6 +60,11 @@ async function main(): Promise<void> {
   });
   // Longer than common load balancers' idle timeouts, so they close first.
   server.keepAliveTimeout = 65_000;
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EADDRINUSE' ? 'the address is already in use (set PORT to another port)' : err.code === 'EACCES' ? 'permission denied' : err.message;
+    process.stderr.write(`kubegate: cannot listen on ${host}:${port}: ${why}\n`);
+    process.exit(1);
+  });
   server.listen(port, host, () => {
     log.info('kubegate listening', { url: `http://${host}:${port}`, issuer: config.issuer.url, config: location.file });
     if (location.generated) {
