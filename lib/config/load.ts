@@ -89,11 +89,13 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
   const substituted = substituteEnv(raw, env, problems);
   const result = ConfigSchema.safeParse(substituted);
   if (!result.success) {
+    // A field whose variable is missing was already reported; its empty value would only add noise.
+    const unset = new Set(problems.map((p) => p.slice(0, p.indexOf(': '))));
     for (const issue of result.error.issues) {
       if (issue.code === 'unrecognized_keys') {
         // Name each unknown key at its own path (`issuer.foo`), so a typo is found by its name.
         for (const key of issue.keys) problems.push(`${formatPath([...issue.path, key])}: unknown key`);
-      } else problems.push(`${formatPath(issue.path)}: ${issue.message}`);
+      } else if (!unset.has(formatPath(issue.path))) problems.push(`${formatPath(issue.path)}: ${issue.message}`);
     }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(source, problems);

@@ -236,6 +236,14 @@ export const ConfigSchema = z
         message: 'local users are configured but no upstream of type "local" lets them sign in',
       });
     }
+    // Only once the storage section is otherwise right, so one mistake gets one message.
+    if (config.storage.postgres && !config.storage.sqlite && /^postgres(ql)?:\/\//.test(config.storage.postgres.url)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'postgres'],
+        message: 'PostgreSQL storage is not available in this version yet; use storage.sqlite',
+      });
+    }
     const { id_token_lifetime, refresh_idle_timeout, session_lifetime } = config.issuer;
     if (refresh_idle_timeout <= id_token_lifetime) {
       ctx.addIssue({
