@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { processUniqueId } from '../util/ids';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { json, MAX_BODY_BYTES, type IssuerRequest, type IssuerResponse } from '../oidc/http';
 import type { IssuerHandler } from '../oidc/issuer-routes';
@@ -61,7 +61,7 @@ export function createIssuerListener(
     const handler = route(q < 0 ? url : url.slice(0, q));
     if (!handler) return false;
     const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomBytes(8).toString('hex');
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : processUniqueId();
     const clientIp = clientAddress(req, opts.trustProxy);
     const head = req.method === 'HEAD';
     void (async () => {

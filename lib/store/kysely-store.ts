@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { timeOrderedId } from '../util/ids';
 import { type Kysely, Migrator, type Transaction } from 'kysely';
 import { migrationProvider } from './migrations';
 import type {
@@ -80,7 +81,7 @@ function toKey(r: SigningKeysTable): SigningKeyRow {
 
 /** Time-ordered, unique audit ids: sortable as text. */
 function auditId(now: number): string {
-  return `${now.toString(36).padStart(9, '0')}-${randomBytes(6).toString('hex')}`;
+  return timeOrderedId(now);
 }
 
 /** The one read of a refresh: token, family, login session and user, by token hash. */
