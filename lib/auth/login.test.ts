@@ -1,0 +1,56 @@
+import bcrypt from 'bcryptjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../store/sqlite';
+import type { Store } from '../store/types';
+import { verifyLocalPassword } from './local';
+import { activeLoginSession, establishLoginSession } from './login';
+
+describe('login sessions', () => {
+  let store: Store;
+  const t = Date.UTC(2031, 0, 1);
+  const now = () => t;
+  beforeEach(async () => {
+    store = await openSqliteStore(':memory:');
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  const profile = { upstream: 'corp', subject: 'u-1', username: 'alice', groups: ['dev'] };
+
+  it('keeps one stable user across sign-ins, opens a session per sign-in, and audits each', async () => {
+    const a = await establishLoginSession({ store, now, sessionLifetimeMs: 3_600_000 }, profile, { amr: ['pwd'], clientIp: '10.0.0.1', userAgent: 'x'.repeat(500) });
+    const b = await establishLoginSession({ store, now, sessionLifetimeMs: 3_600_000 }, { ...profile, groups: ['ops'] }, { amr: ['pwd', 'mfa'] });
+    expect(b.user.id).toBe(a.user.id);
+    expect(b.user.groups).toEqual(['ops']);
+    expect(b.session.id).not.toBe(a.session.id);
+    expect(a.session.expires_at).toBe(t + 3_600_000);
+    expect(a.session.user_agent).toHaveLength(300);
+    expect((await store.listAudit({ limit: 10, kind: 'session.login' })).map((e) => e.session_id).sort()).toEqual([a.session.id, b.session.id].sort());
+  });
+
+  it('takes the upstream auth_time, but never one in the future', async () => {
+    const past = await establishLoginSession({ store, now, sessionLifetimeMs: 1000 }, profile, { amr: [], authTime: t - 5000 });
+    const future = await establishLoginSession({ store, now, sessionLifetimeMs: 1000 }, profile, { amr: [], authTime: t + 5000 });
+    expect(past.session.auth_time).toBe(t - 5000);
+    expect(future.session.auth_time).toBe(t);
+  });
+
+  it('a session is inactive once revoked or expired', async () => {
+    const { session } = await establishLoginSession({ store, now, sessionLifetimeMs: 60_000 }, profile, { amr: [] });
+    expect(await activeLoginSession(store, session.id, t)).toBeDefined();
+    expect(await activeLoginSession(store, session.id, t + 60_000)).toBeUndefined();
+    expect(await activeLoginSession(store, 'no-such-session', t)).toBeUndefined();
+    await store.revokeLoginSession(session.id, 'test', t, { kind: 'session.revoked' });
+    expect(await activeLoginSession(store, session.id, t)).toBeUndefined();
+  });
+});
+
+describe('verifyLocalPassword', () => {
+  const users = [{ username: 'root', password_hash: bcrypt.hashSync('right', 4), groups: [] }];
+  it('accepts the right password only, for a known user only', async () => {
+    expect((await verifyLocalPassword(users, 'root', 'right'))?.username).toBe('root');
+    expect(await verifyLocalPassword(users, 'root', 'wrong')).toBeUndefined();
+    expect(await verifyLocalPassword(users, 'nobody', 'right')).toBeUndefined();
+  });
+});
