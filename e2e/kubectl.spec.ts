@@ -1,9 +1,27 @@
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import { expect, test } from './fixtures';
 import { authProviderConfig, kubectl, shell, whoami } from './support/kubectl';
 import { ID_TOKEN_LIFETIME, PREFIX, REUSE_GRACE, STAGE_SECRET, USERS } from './support/topology';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface AuditRow {
+  kind: string;
+  username: string | null;
+  cluster: string | null;
+  details: string;
+}
+
+/** Reads Kubegate's audit trail straight from its database, as an auditor would. */
+function auditEvents(dbPath: string): AuditRow[] {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT kind, username, cluster, details FROM audit_events ORDER BY id').all() as AuditRow[];
+  } finally {
+    db.close();
+  }
+}
 
 /** Seconds until the id_token in `kubeconfig` is within kubectl's refresh window. */
 function idTokenExp(kubeconfig: string, user?: string): number {
@@ -117,18 +135,28 @@ test.describe('kubectl with credentials from the portal', () => {
     expect(topo.apiProd.requests.some((r) => r.status === 401 && r.reason?.includes('expired'))).toBe(false);
   });
 
-  test('two kubectl processes racing on one kubeconfig both succeed; a replay after the grace window revokes the family', async ({ signIn, clusterPage, kube, topo }) => {
+  test('two kubectl processes racing on one set of credentials both succeed; a replay after the grace window revokes the family', async ({ signIn, clusterPage, kube, topo }) => {
     await signIn('alice');
     await clusterPage.open('prod');
     expect((await shell('bash', await clusterPage.copyScript('bash'), kube)).code).toBe(0);
     const spent = authProviderConfig(kube.kubeconfig)['refresh-token']!;
+    // A second tool holding the same credentials (k9s, Lens, another terminal).
+    // Each process gets its own copy of the file: kubectl rewrites a kubeconfig
+    // in place (truncate, then write), so a second kubectl reading the very same
+    // file at that instant sees it empty; that race is kubectl's own, not the
+    // token endpoint's, which is what this test is about.
+    const twin = { ...kube, kubeconfig: kube.kubeconfig + '.twin' };
+    fs.copyFileSync(kube.kubeconfig, twin.kubeconfig);
     await waitForExpiry(kube.kubeconfig);
 
-    // Both read the same expired id_token and the same refresh token, and refresh at once.
-    const [a, b] = await Promise.all([whoami(kube), whoami(kube)]);
+    // Both present the same refresh token at once: one rotates, the other is inside the grace window.
+    const [a, b] = await Promise.all([whoami(kube), whoami(twin)]);
     expect(a.ok, a.result.stderr).toBe(true);
     expect(b.ok, b.result.stderr).toBe(true);
-    expect(authProviderConfig(kube.kubeconfig)['refresh-token']).not.toBe(spent);
+    const successor = authProviderConfig(kube.kubeconfig)['refresh-token']!;
+    expect(successor).not.toBe(spent);
+    // The grace replay hands out the same successor: the two tools stay one family.
+    expect(authProviderConfig(twin.kubeconfig)['refresh-token']).toBe(successor);
 
     // Someone replays the spent token after the grace window: refused, and the whole family dies.
     await sleep((REUSE_GRACE + 1) * 1000);
@@ -145,6 +173,12 @@ test.describe('kubectl with credentials from the portal', () => {
     const denied = await whoami(kube);
     expect(denied.ok).toBe(false);
     expect(denied.result.stderr).toMatch(/invalid_grant|Unauthorized|must be logged in/i);
+
+    // All of it is in the audit trail, and no token is.
+    const events = auditEvents(topo.kubegate.dbPath);
+    const mine = events.filter((e) => e.username === 'alice' && e.cluster === 'prod');
+    for (const kind of ['token.issued', 'token.refreshed', 'token.refresh_replayed', 'token.reuse_detected']) expect(mine.map((e) => e.kind), kind).toContain(kind);
+    expect(JSON.stringify(events)).not.toMatch(/kgr_[A-Za-z0-9_-]{43}|eyJ[A-Za-z0-9_-]+\.eyJ/);
   });
 
   test('sign-out revokes: the kubeconfig stops working within one id_token lifetime', async ({ signIn, clusterPage, home, kube }) => {
@@ -177,4 +211,19 @@ test('no token that passed through Kubegate in these tests appears in its logs',
   expect(out.length).toBeGreaterThan(0);
   expect(out).not.toMatch(/kgr_[A-Za-z0-9_-]{43}/);
   expect(out).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\./);
+});
+
+test('sign-ins and sign-outs are audited; refresh tokens are stored only as hashes', async ({ topo, signIn, home }) => {
+  await signIn('alice');
+  await home.open();
+  await home.signOut();
+  const kinds = auditEvents(topo.kubegate.dbPath).map((e) => e.kind);
+  expect(kinds).toContain('session.login');
+  expect(kinds).toContain('session.logout');
+  const db = new Database(topo.kubegate.dbPath, { readonly: true, fileMustExist: true });
+  try {
+    expect(JSON.stringify(db.prepare('SELECT * FROM refresh_tokens').all())).not.toContain('kgr_');
+  } finally {
+    db.close();
+  }
 });

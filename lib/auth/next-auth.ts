@@ -111,25 +111,34 @@ export function authConfig(rt: Runtime): NextAuthConfig {
         // A wrong password is not a server error; authorize() already logged and audited it.
         if ((err as { type?: string }).type === 'CredentialsSignin') return;
         const cause = (err as { cause?: { err?: unknown } }).cause?.err ?? err.cause;
+        const type = (err as { type?: string }).type ?? err.name;
         log.error('auth error', {
-          type: (err as { type?: string }).type ?? err.name,
+          type,
           message: err.message.slice(0, 300),
           cause: cause instanceof Error ? cause.message.slice(0, 300) : undefined,
         });
+        // A sign-in that failed on the way back from the upstream is a failed sign-in too.
+        if (type === 'CallbackRouteError' || type === 'OAuthCallbackError' || type === 'InvalidCheck') {
+          void requestMeta().then(({ clientIp }) =>
+            store.appendAudit({ kind: 'session.login_failed', client_ip: clientIp, details: { reason: type } }, now()),
+          ).catch(() => {});
+        }
       },
       warn: (code) => log.warn('auth warning', { code }),
       debug: () => {},
     },
     callbacks: {
       // Refuse, with a reason the sign-in page can show, an upstream identity we cannot use.
-      signIn({ account, profile }) {
+      async signIn({ account, profile }) {
         const upstream = account && upstreams.get(account.provider);
         if (upstream?.type !== 'oidc') return true;
         try {
           identityFromOidcClaims(upstream, (profile ?? {}) as Record<string, unknown>);
           return true;
         } catch (err) {
-          log.warn('upstream identity refused', { upstream: upstream.id, reason: err instanceof IdentityError ? err.message : String(err) });
+          const reason = err instanceof IdentityError ? err.message : String(err);
+          log.warn('upstream identity refused', { upstream: upstream.id, reason });
+          await store.appendAudit({ kind: 'session.login_failed', details: { upstream: upstream.id, reason } }, now());
           return '/login?error=claims';
         }
       },
