@@ -2,6 +2,7 @@
 # Kubegate: multi-stage build, lean non-root runtime image.
 #   docker build -t kubegate .
 #   docker run -p 3000:3000 -v kubegate-data:/data kubegate
+# Admin command:  docker exec <container> node scripts/kubegate.mjs sessions
 # With your own config: -v ./kubegate.yaml:/etc/kubegate/kubegate.yaml:ro -e KUBEGATE_CONFIG=/etc/kubegate/kubegate.yaml
 
 ARG NODE_IMAGE=node:24-bookworm-slim
@@ -32,7 +33,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/.next ./.next
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/public ./public
-COPY --from=build /app/scripts/start.mjs ./scripts/start.mjs
+COPY --from=build /app/scripts/start.mjs /app/scripts/kubegate.mjs ./scripts/
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -1,0 +1,69 @@
+import type { Store, AuditKind } from '../store/types';
+import type { KeyManager } from '../oidc/keys';
+
+/**
+ * What `kubegate` (the admin command) does, as plain functions over the
+ * store: each returns the lines to print. Revocations made here bite within
+ * one id_token lifetime, exactly like a sign-out, and are audited.
+ */
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+export async function listSessions(store: Store, opts: { username?: string; now: number }): Promise<string[]> {
+  const sessions = await store.listLoginSessions({ activeAt: opts.now });
+  const rows: string[][] = [];
+  for (const s of sessions) {
+    const user = await store.getUser(s.user_id);
+    if (!user || (opts.username !== undefined && user.username !== opts.username)) continue;
+    const families = await store.listFamilies({ loginSessionId: s.id });
+    const live = families.filter((f) => f.revoked_at === null && opts.now < f.expires_at);
+    rows.push([s.id, user.username, s.upstream, iso(s.created_at), iso(s.expires_at), s.client_ip ?? '-', String(live.length)]);
+  }
+  if (rows.length === 0) return [opts.username ? `no active sessions for ${opts.username}` : 'no active sessions'];
+  return table(['SESSION', 'USER', 'UPSTREAM', 'SIGNED IN', 'ENDS', 'FROM', 'CREDENTIALS'], rows);
+}
+
+export async function revokeSession(store: Store, id: string, now: number): Promise<string[]> {
+  const found = await store.getLoginSession(id);
+  if (!found) throw new AdminError(`no session ${id}`);
+  const revoked = await store.revokeLoginSession(id, 'revoked_by_admin', now, {
+    kind: 'session.revoked',
+    user_id: found.user.id,
+    username: found.user.username,
+    details: { by: 'admin-command' },
+  });
+  return [revoked ? `revoked session ${id} of ${found.user.username} and every credential minted from it` : `session ${id} was already revoked`];
+}
+
+/** Offboarding: ends every active session of a user. */
+export async function revokeUser(store: Store, username: string, now: number): Promise<string[]> {
+  const sessions = await store.listLoginSessions({ activeAt: now });
+  let count = 0;
+  for (const s of sessions) {
+    const user = await store.getUser(s.user_id);
+    if (user?.username !== username) continue;
+    if (await store.revokeLoginSession(s.id, 'revoked_by_admin', now, { kind: 'session.revoked', user_id: user.id, username, details: { by: 'admin-command' } })) count++;
+  }
+  return [count ? `revoked ${count} session(s) of ${username} and every credential minted from them` : `no active sessions for ${username}`];
+}
+
+export async function showAudit(store: Store, opts: { limit: number; kind?: AuditKind }): Promise<string[]> {
+  const events = (await store.listAudit({ limit: opts.limit, kind: opts.kind })).reverse();
+  return events.map((e) =>
+    [iso(e.at), e.kind, e.username ?? '-', e.cluster ?? '-', e.client_ip ?? '-', JSON.stringify(e.details)].join('  '),
+  );
+}
+
+export async function rotateKeys(keys: KeyManager, now: number): Promise<string[]> {
+  const before = keys.current().kid;
+  const kid = await keys.rotate(now);
+  return [`new signing key ${kid} is current; ${before} stays in the JWKS until the tokens it signed have expired`];
+}
+
+export class AdminError extends Error {}

@@ -1,0 +1,75 @@
+/** `npm run kubegate -- ...`: the admin command, against the same store the running server uses. */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { kubectlRefresh } from './support/client';
+import { PROJECT_DIR } from './support/kubegate';
+import { openSeeder, type Seeder } from './support/seed';
+
+const { issuer, configPath } = inject('kubegate');
+let seeder: Seeder;
+
+beforeAll(async () => {
+  seeder = await openSeeder(configPath);
+});
+afterAll(async () => {
+  await seeder?.close();
+});
+
+function kubegate(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(PROJECT_DIR, 'scripts/kubegate.mjs'), ...args], { env: { ...process.env, KUBEGATE_CONFIG: configPath } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('the admin command', () => {
+  it('lists active sessions and, for offboarding, revokes every session of a user: their tokens stop refreshing', async () => {
+    const who = await seeder.signIn('leaver', ['developers']);
+    const minted = await seeder.mint('prod', who);
+    const listed = await kubegate('sessions', '--user', 'leaver');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(who.session.id);
+    expect(listed.stdout).toMatch(/leaver\s+local/);
+
+    const revoked = await kubegate('revoke-user', 'leaver');
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain('revoked 1 session(s) of leaver');
+    const r = await kubectlRefresh(issuer, 'kubernetes', '', minted.refreshToken);
+    expect(r.status).toBe(400);
+    expect(r.json.error).toBe('invalid_grant');
+
+    const audit = await kubegate('audit', '--kind', 'session.revoked', '--limit', '5');
+    expect(audit.stdout).toMatch(/session\.revoked\s+leaver/);
+    expect(audit.stdout).not.toMatch(/kgr_|eyJ/);
+  });
+
+  it('rotates the signing key: the new one is current, the old one stays published, and refreshes keep verifying', async () => {
+    const before = (await seeder.store.listSigningKeys()).find((k) => k.retired_at === null)!;
+    const out = await kubegate('rotate-key');
+    expect(out.code, out.stderr).toBe(0);
+    const kid = /new signing key (\S+) is current/.exec(out.stdout)?.[1];
+    const keys = await seeder.store.listSigningKeys();
+    expect(keys.find((k) => k.retired_at === null)?.kid).toBe(kid);
+    const old = keys.find((k) => k.kid === before.kid)!;
+    expect(old.retired_at).not.toBeNull();
+    expect(old.expires_at!).toBeGreaterThan(Date.now() + 60_000);
+    // The running server picks the new key up at its next sync (every 30 s); meanwhile it still signs
+    // with the old one, which stays in the JWKS: refreshes never fail across a rotation.
+    const minted = await seeder.mint('prod');
+    const r = await kubectlRefresh(issuer, 'kubernetes', '', minted.refreshToken);
+    expect(r.status).toBe(200);
+    await jwtVerify(r.json.id_token as string, createRemoteJWKSet(new URL(`${issuer}/oidc/jwks`)), { issuer, audience: 'kubernetes' });
+  });
+
+  it('says what is wrong, with a non-zero exit', async () => {
+    const unknown = await kubegate('frobnicate');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const missing = await kubegate('revoke-session', 'no-such-id');
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('no session no-such-id');
+  });
+});
