@@ -31,9 +31,9 @@ async function main(argv: string[]): Promise<number> {
     options: { user: { type: 'string' }, limit: { type: 'string', default: '50' }, kind: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, arg] = positionals;
-  if (values.help || !command) {
+  if (values.help || !command || command === 'help') {
     process.stdout.write(USAGE + '\n');
-    return command || values.help ? 0 : 2;
+    return command || values.help ? 0 : 2; // bare `kubegate` is a usage error
   }
   const config = loadConfigFile(locateConfig(process.env, process.cwd()).file);
   const rt = await createRuntime(config, { log: silentLogger });
