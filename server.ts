@@ -3,14 +3,14 @@
  * (discovery, JWKS, token, health) are answered by plain node:http handlers;
  * every other path goes to Next.js (the portal). See ARCHITECTURE.md.
  */
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import { canonicalForwardedHeaders, exportAuthEnvironment } from './lib/config/auth-env';
 import { ConfigError, loadConfigFile } from './lib/config/load';
 import { locateConfig } from './lib/config/bootstrap';
-import { clientAddress, createIssuerListener } from './lib/http/node-adapter';
-import { portalSecurityHeaders, upstreamOrigins } from './lib/http/security-headers';
+import { createIssuerListener } from './lib/http/node-adapter';
+import { stampPortalRequest } from './lib/http/portal-request';
+import { upstreamOrigins } from './lib/http/security-headers';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
 import { createRuntime } from './lib/runtime';
 import { setRuntime } from './lib/runtime-global';
@@ -37,25 +37,18 @@ async function main(): Promise<void> {
   const app = next({ dev, dir: projectDir, hostname: host, port });
   await app.prepare();
   const handle = app.getRequestHandler();
-  const issuer = createIssuerListener(createIssuerRoutes(rt.issuerDeps), { log, trustProxy: config.server.trust_proxy });
-
-  const https = config.issuer.url.startsWith('https:');
-  const formActionOrigins = upstreamOrigins(config.upstreams);
   const trustProxy = config.server.trust_proxy;
-  const forwarded = canonicalForwardedHeaders(config.issuer.url);
+  const issuer = createIssuerListener(createIssuerRoutes(rt.issuerDeps), { log, trustProxy });
+  const portal = {
+    https: config.issuer.url.startsWith('https:'),
+    dev,
+    trustProxy,
+    formActionOrigins: upstreamOrigins(config.upstreams),
+    forwarded: canonicalForwardedHeaders(config.issuer.url),
+  };
   const server = http.createServer((req, res) => {
     if (issuer(req, res)) return;
-    // Portal: stamp what the pages may trust (never taken from the client as
-    // sent), and the security headers with this response's CSP nonce, which
-    // Next.js reads from the request's CSP header and puts on its scripts.
-    const nonce = randomBytes(16).toString('base64');
-    const headers = portalSecurityHeaders({ nonce, https, dev, formActionOrigins });
-    req.headers['x-kubegate-client-ip'] = clientAddress(req, trustProxy) ?? '';
-    // Every public URL (Auth.js callbacks, redirects) derives from the issuer URL.
-    Object.assign(req.headers, forwarded);
-    req.headers['content-security-policy'] = headers['content-security-policy'];
-    req.headers['x-nonce'] = nonce;
-    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    stampPortalRequest(req, res, portal);
     void handle(req, res);
   });
   // Longer than common load balancers' idle timeouts, so they close first.
