@@ -81,14 +81,24 @@ test.describe('kubectl with credentials from the portal', () => {
     expect(me.username).toBe(`${PREFIX}alice`);
   });
 
+  test('the bash/zsh commands run in a real zsh', async ({ signIn, clusterPage, kube }) => {
+    await signIn('alice');
+    await clusterPage.open('stage');
+    const r = await shell('zsh', await clusterPage.copyScript('bash'), kube);
+    expect(r.code, r.stderr).toBe(0);
+    expect(authProviderConfig(kube.kubeconfig)['client-secret']).toBe(STAGE_SECRET);
+    const me = await whoami(kube);
+    expect(me.username).toBe(`${PREFIX}alice`);
+  });
+
   test('a hostile username and groups reach the API server verbatim and break out of no shell', async ({ page, topo, clusterPage, kube }) => {
     const marker = '/tmp/kubegate-pwned';
     fs.rmSync(marker, { force: true });
     const { signInThroughUpstream } = await import('./fixtures');
     await signInThroughUpstream(page, topo.portal, 'eve');
     await clusterPage.open('prod');
-    for (const sh of ['bash', 'fish'] as const) {
-      const r = await shell(sh, await clusterPage.copyScript(sh), kube);
+    for (const sh of ['bash', 'zsh', 'fish'] as const) {
+      const r = await shell(sh, await clusterPage.copyScript(sh === 'zsh' ? 'bash' : sh), kube);
       expect(r.code, r.stderr).toBe(0);
     }
     const me = await whoami(kube);

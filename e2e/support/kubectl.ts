@@ -52,8 +52,10 @@ export function run(cmd: string, args: string[], env: KubectlEnv, input?: string
 
 export const kubectl = (env: KubectlEnv, args: string[]) => run(KUBECTL, args, env);
 
-/** Runs a script with the real shell (`bash -c` or `fish -c`), as a pasted block would run. */
-export const shell = (sh: 'bash' | 'fish', script: string, env: KubectlEnv) => run(sh === 'bash' ? '/bin/bash' : '/usr/bin/fish', ['-c', script], env);
+const SHELLS = { bash: '/bin/bash', zsh: '/usr/bin/zsh', fish: '/usr/bin/fish' } as const;
+
+/** Runs a script with the real shell (`bash -c`, `zsh -c`, `fish -c`), as a pasted block would run. */
+export const shell = (sh: keyof typeof SHELLS, script: string, env: KubectlEnv) => run(SHELLS[sh], ['-c', script], env);
 
 let hasWhoami: boolean | undefined;
 async function supportsWhoami(env: KubectlEnv): Promise<boolean> {

@@ -81,7 +81,8 @@ describe('posix quote: golden', () => {
 /**
  * Real shells: render `printf '%s\0' <values…>` and check every value comes
  * back byte for byte. bash runs interactively reading the line from stdin,
- * like a paste (history expansion of '!' is on); dash is a strict POSIX sh.
+ * like a paste (history expansion of '!' is on); dash is a strict POSIX sh;
+ * zsh is the other half of "bash/zsh".
  */
 describe('posix quote: real shells', () => {
   const line = renderArgv(['/usr/bin/printf', '%s\\0', ...HOSTILE_VALUES]);
@@ -89,6 +90,9 @@ describe('posix quote: real shells', () => {
     ['bash -i (pasted)', ['--norc', '--noprofile', '-i'], `${line}\n`],
     ['bash -c', ['-c', line], undefined],
     ['dash -c', ['-c', line], undefined],
+    // zsh: interactive (bang history on) and not; it also expands a bare `=word`.
+    ['zsh -i (pasted)', ['-f', '-i'], `${line}\n`],
+    ['zsh -c', ['-f', '-c', line], undefined],
   ];
   test.each(shells)('%s delivers every argument intact', (name, args, input) => {
     const box = sandbox();
