@@ -3,7 +3,7 @@
  * inherited. `whoami` uses `kubectl auth whoami` where kubectl has it, and
  * creates a SelfSubjectReview where it does not (Debian's kubectl 1.20).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
@@ -58,14 +58,13 @@ const SHELLS = { bash: '/bin/bash', zsh: '/usr/bin/zsh', fish: '/usr/bin/fish' }
 export const shell = (sh: keyof typeof SHELLS, script: string, env: KubectlEnv) => run(SHELLS[sh], ['-c', script], env);
 
 let hasWhoami: boolean | undefined;
+/** kubectl 1.26+ has `auth whoami`; older ones print `auth`'s help for it and exit 0, so look at the list. */
 async function supportsWhoami(env: KubectlEnv): Promise<boolean> {
   if (hasWhoami === undefined) {
-    const r = await new Promise<RunResult>((resolve) =>
-      execFile(KUBECTL, ['auth', 'whoami', '--help'], { env: baseEnv(env) }, (err, stdout, stderr) =>
-        resolve({ code: err ? 1 : 0, stdout, stderr }),
-      ),
+    const help = await new Promise<string>((resolve) =>
+      execFile(KUBECTL, ['auth', '--help'], { env: baseEnv(env) }, (_err, stdout) => resolve(stdout)),
     );
-    hasWhoami = r.code === 0;
+    hasWhoami = /^\s+whoami\s/m.test(help);
   }
   return hasWhoami;
 }
@@ -100,4 +99,20 @@ export function authProviderConfig(kubeconfig: string, user?: string): Record<st
   const entry = user ? doc.users.find((u) => u.name === user) : doc.users[0];
   if (!entry) throw new Error(`no user ${user ?? ''} in ${kubeconfig}`);
   return entry.user['auth-provider'].config;
+}
+
+/**
+ * Whether this kubectl can write refreshed tokens back to its kubeconfig.
+ * Debian's kubernetes-client 1.20 is built with Go 1.19, and its vendored
+ * reflect2 crashes (SIGSEGV in mapiterinit) when it serializes the refreshed
+ * config: a defect of that build, not of the token it received. kubectl 1.21+
+ * (and any kubectl built with the Go it was released with) is fine.
+ */
+export function kubectlPersistsRefresh(): { ok: boolean; why: string } {
+  const out = execFileSync(KUBECTL, ['version', '--client', '-o', 'json'], { encoding: 'utf8' });
+  const v = (JSON.parse(out) as { clientVersion: { minor: string; goVersion: string; gitVersion: string } }).clientVersion;
+  const minor = parseInt(v.minor, 10);
+  const go = /^go1\.(\d+)/.exec(v.goVersion);
+  const broken = minor <= 20 && go !== null && Number(go[1]) >= 18;
+  return { ok: !broken, why: `kubectl ${v.gitVersion} built with ${v.goVersion} crashes writing refreshed tokens back (reflect2 on Go >= 1.18)` };
 }
