@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectlRefresh } from './support/client';
-import { PROJECT_DIR } from './support/kubegate';
+import { KubegateServer, prepareKubegate, PROJECT_DIR } from './support/kubegate';
 import { openSeeder, type Seeder } from './support/seed';
 
 const { issuer, configPath } = inject('kubegate');
@@ -18,8 +18,12 @@ afterAll(async () => {
 });
 
 function kubegate(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return kubegateWith(configPath, ...args);
+}
+
+function kubegateWith(config: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(PROJECT_DIR, 'scripts/kubegate.mjs'), ...args], { env: { ...process.env, KUBEGATE_CONFIG: configPath } }, (err, stdout, stderr) =>
+    execFile(process.execPath, [path.join(PROJECT_DIR, 'scripts/kubegate.mjs'), ...args], { env: { ...process.env, KUBEGATE_CONFIG: config } }, (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -47,21 +51,31 @@ describe('the admin command', () => {
   });
 
   it('rotates the signing key: the new one is current, the old one stays published, and refreshes keep verifying', async () => {
-    const before = (await seeder.store.listSigningKeys()).find((k) => k.retired_at === null)!;
-    const out = await kubegate('rotate-key');
-    expect(out.code, out.stderr).toBe(0);
-    const kid = /new signing key (\S+) is current/.exec(out.stdout)?.[1];
-    const keys = await seeder.store.listSigningKeys();
-    expect(keys.find((k) => k.retired_at === null)?.kid).toBe(kid);
-    const old = keys.find((k) => k.kid === before.kid)!;
-    expect(old.retired_at).not.toBeNull();
-    expect(old.expires_at!).toBeGreaterThan(Date.now() + 60_000);
-    // The running server picks the new key up at its next sync (every 30 s); meanwhile it still signs
-    // with the old one, which stays in the JWKS: refreshes never fail across a rotation.
-    const minted = await seeder.mint('prod');
-    const r = await kubectlRefresh(issuer, 'kubernetes', '', minted.refreshToken);
-    expect(r.status).toBe(200);
-    await jwtVerify(r.json.id_token as string, createRemoteJWKSet(new URL(`${issuer}/oidc/jwks`)), { issuer, audience: 'kubernetes' });
+    // Its own server: a rotation must not change the keys other test files see.
+    const files = await prepareKubegate({}, 'kubegate-rotate-');
+    const server = new KubegateServer(files);
+    await server.start();
+    const own = await openSeeder(files.configPath);
+    try {
+      const before = (await own.store.listSigningKeys()).find((k) => k.retired_at === null)!;
+      const out = await kubegateWith(files.configPath, 'rotate-key');
+      expect(out.code, out.stderr).toBe(0);
+      const kid = /new signing key (\S+) is current/.exec(out.stdout)?.[1];
+      const keys = await own.store.listSigningKeys();
+      expect(keys.find((k) => k.retired_at === null)?.kid).toBe(kid);
+      const old = keys.find((k) => k.kid === before.kid)!;
+      expect(old.retired_at).not.toBeNull();
+      expect(old.expires_at!).toBeGreaterThan(Date.now() + 60_000);
+      // The running server picks the new key up at its next sync (every 30 s); meanwhile it still signs
+      // with the old one, which stays in the JWKS: refreshes never fail across a rotation.
+      const minted = await own.mint('prod');
+      const r = await kubectlRefresh(files.issuer, 'kubernetes', '', minted.refreshToken);
+      expect(r.status).toBe(200);
+      await jwtVerify(r.json.id_token as string, createRemoteJWKSet(new URL(`${files.issuer}/oidc/jwks`)), { issuer: files.issuer, audience: 'kubernetes' });
+    } finally {
+      await own.close();
+      await server.stop();
+    }
   });
 
   it('says what is wrong, with a non-zero exit', async () => {
