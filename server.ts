@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const log = createLogger({ level: process.env.LOG_LEVEL === 'debug' ? 'debug' : 'info' });
   const location = locateConfig(process.env, process.cwd());
   const config = loadConfigFile(location.file);
-  exportAuthEnvironment(config);
+  exportAuthEnvironment();
   const rt = await createRuntime(config, { log });
   setRuntime(rt);
 

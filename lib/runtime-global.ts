@@ -20,7 +20,7 @@ export function getRuntime(): Promise<Runtime> {
   g[KEY] ??= (async () => {
     const location = locateConfig(process.env, process.cwd());
     const config = loadConfigFile(location.file);
-    exportAuthEnvironment(config);
+    exportAuthEnvironment();
     return createRuntime(config);
   })();
   return g[KEY];

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseTestConfig } from '../testing/fixtures';
 import { canonicalForwardedHeaders, exportAuthEnvironment } from './auth-env';
 import { canonicalRequest } from '../auth/canonical-request';
 
 describe('auth URL pinning', () => {
   it('clears AUTH_URL/NEXTAUTH_URL, which would make next-auth rewrite 127.0.0.1 to localhost', () => {
     const env: NodeJS.ProcessEnv = { NODE_ENV: 'test', AUTH_URL: 'http://127.0.0.1:3000/api/auth', NEXTAUTH_URL: 'http://x' };
-    exportAuthEnvironment(parseTestConfig(), env);
+    exportAuthEnvironment(env);
     expect(env.AUTH_URL).toBeUndefined();
     expect(env.NEXTAUTH_URL).toBeUndefined();
     expect(env.AUTH_TRUST_HOST).toBe('true');

@@ -1,4 +1,3 @@
-import type { ResolvedConfig } from './load';
 
 /**
  * Auth.js must see one public URL, the configured issuer, whatever Host a
@@ -11,7 +10,7 @@ import type { ResolvedConfig } from './load';
  * Auth.js's actions read) and the auth route hands Auth.js a plain Request
  * whose URL is built from the issuer (lib/auth/canonical-request.ts).
  */
-export function exportAuthEnvironment(_config: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): void {
+export function exportAuthEnvironment(env: NodeJS.ProcessEnv = process.env): void {
   delete env.AUTH_URL;
   delete env.NEXTAUTH_URL;
   env.AUTH_TRUST_HOST = 'true';
