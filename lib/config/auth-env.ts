@@ -1,4 +1,3 @@
-
 /**
  * Auth.js must see one public URL, the configured issuer, whatever Host a
  * request came with. AUTH_URL is the documented way, but next-auth then
