@@ -151,3 +151,17 @@ describe('sqlite file store', () => {
     expect(joined).toContain('token.reuse_detected');
   });
 });
+
+describe('SQLite file permissions', () => {
+  it('keeps the database (which holds the signing keys) and its WAL readable by the owner only', async () => {
+    const file = path.join(tmp, 'perm', 'kubegate.db');
+    const store = await openSqliteStore(file);
+    try {
+      await store.getOrCreateSecret('x', () => 'y', Date.now());
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) expect(fs.statSync(f).mode & 0o777, f).toBe(0o600);
+      expect(fs.statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
+    } finally {
+      await store.close();
+    }
+  });
+});

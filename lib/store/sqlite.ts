@@ -86,8 +86,11 @@ export class SqliteStore extends KyselyStore {
  * may lose the last commits on power loss. See README "Storage".
  */
 export async function openSqliteStore(file: string, opts: { synchronous?: SqliteSynchronous } = {}): Promise<SqliteStore> {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const sqlite = new Database(file);
+  // The file holds the signing keys: owner only. SQLite gives the -wal and
+  // -shm files the database file's mode, so this comes before WAL mode.
+  if (file !== ':memory:') fs.chmodSync(file, 0o600);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
   sqlite.pragma('busy_timeout = 5000');
