@@ -1,5 +1,6 @@
 import yaml from 'js-yaml';
 import fs from 'node:fs';
+import { request } from '@playwright/test';
 import { expect, signInThroughUpstream, test } from './fixtures';
 
 test.describe('the portal', () => {
@@ -40,6 +41,12 @@ test.describe('the portal', () => {
     const foreign = await page.request.post(`${topo.portal}/kubeconfig`, { form: { csrf: 'x' }, headers: { origin: 'https://evil.example' } });
     expect(foreign.status()).toBe(403);
     expect(await foreign.text()).not.toMatch(/eyJ|kgr_/);
+    // Without a session at all: back to the sign-in page, nothing minted.
+    const anonymous = await request.newContext({ ignoreHTTPSErrors: true });
+    const res = await anonymous.post(`${topo.portal}/clusters/prod/kubeconfig`, { form: { csrf: 'x' }, headers: { origin: topo.portal }, maxRedirects: 0 });
+    expect(res.status()).toBe(303);
+    expect(res.headers()['location']).toBe('/login?error=session_ended');
+    await anonymous.dispose();
   });
 
   test('the shell tabs work from the keyboard', async ({ page, signIn, clusterPage }) => {

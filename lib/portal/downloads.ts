@@ -17,7 +17,8 @@ function plain(status: number, text: string): Response {
  */
 export async function handleKubeconfigDownload(req: Request, clusterName?: string): Promise<Response> {
   const ctx = await currentPortalSession();
-  if (!ctx) return plain(401, 'Sign in first.');
+  // A form post from a page whose session has since ended: back to sign-in, saying why.
+  if (!ctx) return new Response(null, { status: 303, headers: { location: '/login?error=session_ended', 'cache-control': 'no-store' } });
   const { rt, session, user } = ctx;
   const form = await req.formData().catch(() => undefined);
   if (!isSameOrigin(req.headers, new URL(rt.config.issuer.url).origin) || !verifyCsrfToken(rt.authSecret, session.id, form?.get('csrf'))) {
