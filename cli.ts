@@ -11,9 +11,8 @@
  */
 import { parseArgs } from 'node:util';
 import { AdminError, listSessions, revokeSession, revokeUser, rotateKeys, showAudit } from './lib/admin/commands';
-import { locateConfig } from './lib/config/bootstrap';
-import { ConfigError, loadConfigFile } from './lib/config/load';
-import { createRuntime } from './lib/runtime';
+import { ConfigError } from './lib/config/load';
+import { bootRuntime } from './lib/runtime-global';
 import type { AuditKind } from './lib/store/types';
 import { silentLogger } from './lib/util/log';
 
@@ -35,8 +34,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command || values.help ? 0 : 2; // bare `kubegate` is a usage error
   }
-  const config = loadConfigFile(locateConfig(process.env, process.cwd()).file);
-  const rt = await createRuntime(config, { log: silentLogger });
+  const { rt } = await bootRuntime({ log: silentLogger });
   const now = rt.now();
   try {
     let lines: string[];

@@ -5,15 +5,13 @@
  */
 import http from 'node:http';
 import path from 'node:path';
-import { canonicalForwardedHeaders, exportAuthEnvironment } from './lib/config/auth-env';
-import { ConfigError, loadConfigFile } from './lib/config/load';
-import { locateConfig } from './lib/config/bootstrap';
+import { canonicalForwardedHeaders } from './lib/config/auth-env';
+import { ConfigError } from './lib/config/load';
 import { createIssuerListener } from './lib/http/node-adapter';
 import { stampPortalRequest } from './lib/http/portal-request';
 import { upstreamOrigins } from './lib/http/security-headers';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
-import { createRuntime } from './lib/runtime';
-import { setRuntime } from './lib/runtime-global';
+import { bootRuntime, setRuntime } from './lib/runtime-global';
 import { createLogger } from './lib/util/log';
 
 const dev = process.argv.includes('--dev');
@@ -25,10 +23,8 @@ const projectDir = path.basename(here) === 'dist' ? path.dirname(here) : here;
 
 async function main(): Promise<void> {
   const log = createLogger({ level: process.env.LOG_LEVEL === 'debug' ? 'debug' : 'info' });
-  const location = locateConfig(process.env, process.cwd());
-  const config = loadConfigFile(location.file);
-  exportAuthEnvironment();
-  const rt = await createRuntime(config, { log });
+  const { rt, location } = await bootRuntime({ log });
+  const { config } = rt;
   setRuntime(rt);
 
   const port = Number(process.env.PORT ?? 3000);

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { test as base, expect, type Page } from '@playwright/test';
 import { KubegateLoginPage, ClusterPage, HomePage } from './pages/portal';
 import { UpstreamLoginPage } from './pages/upstream-login';
@@ -78,11 +77,6 @@ export async function signInThroughUpstream(page: Page, baseUrl: string, who: Pe
   await upstream.expectShown();
   await upstream.signIn(USERS[who].username, USERS[who].password);
   await expect(page).toHaveURL(`${baseUrl}/`);
-}
-
-export function saveDownload(dir: string, name: string): string {
-  fs.mkdirSync(dir, { recursive: true });
-  return path.join(dir, name);
 }
 
 export { expect };

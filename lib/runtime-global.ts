@@ -1,7 +1,20 @@
 import { exportAuthEnvironment } from './config/auth-env';
 import { loadConfigFile } from './config/load';
-import { locateConfig } from './config/bootstrap';
+import { locateConfig, type ConfigLocation } from './config/bootstrap';
 import { createRuntime, type Runtime } from './runtime';
+import type { Logger } from './util/log';
+
+/**
+ * Finds and validates the config (generating the embedded default on first
+ * start), then opens the runtime. Every entry (server, admin command, a bare
+ * `next dev`) starts here. Throws ConfigError listing every problem.
+ */
+export async function bootRuntime(opts: { log?: Logger } = {}): Promise<{ rt: Runtime; location: ConfigLocation }> {
+  const location = locateConfig(process.env, process.cwd());
+  const config = loadConfigFile(location.file);
+  exportAuthEnvironment();
+  return { rt: await createRuntime(config, opts), location };
+}
 
 /**
  * One Runtime per process, shared by the server entry (issuer endpoints) and
@@ -17,11 +30,6 @@ export function setRuntime(rt: Runtime): void {
 
 export function getRuntime(): Promise<Runtime> {
   const g = globalThis as Holder;
-  g[KEY] ??= (async () => {
-    const location = locateConfig(process.env, process.cwd());
-    const config = loadConfigFile(location.file);
-    exportAuthEnvironment();
-    return createRuntime(config);
-  })();
+  g[KEY] ??= bootRuntime().then(({ rt }) => rt);
   return g[KEY];
 }

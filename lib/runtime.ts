@@ -3,6 +3,7 @@ import type { ResolvedCluster, ResolvedConfig } from './config/load';
 import type { OAuthClient } from './oidc/client-auth';
 import { KeyManager, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
+import type { MintDeps } from './oidc/mint';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 import { createLogger, type Logger } from './util/log';
@@ -17,6 +18,8 @@ export interface Runtime {
   /** Secret from which next-auth derives its cookie keys; shared by every replica through the store. */
   authSecret: string;
   issuerDeps: IssuerRoutesDeps;
+  /** What minting a credential needs (cluster pages, downloads). */
+  mintDeps: MintDeps;
   clusters: ReadonlyMap<string, ResolvedCluster>;
   close(): Promise<void>;
 }
@@ -63,6 +66,7 @@ export async function createRuntime(
     now,
     authSecret,
     clusters: new Map(config.clusters.map((c) => [c.name, c])),
+    mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now },
     issuerDeps: {
       issuer: config.issuer.url,
       alg,

@@ -35,12 +35,3 @@ export function header(req: IssuerRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
-
-/** Converts a web Request (tests, adapters) into an IssuerRequest. */
-export async function fromWebRequest(req: Request, extra: Pick<IssuerRequest, 'clientIp' | 'requestId'> = {}): Promise<IssuerRequest> {
-  const headers: Record<string, string> = {};
-  req.headers.forEach((v, k) => {
-    headers[k] = v;
-  });
-  return { method: req.method, headers, body: req.method === 'GET' || req.method === 'HEAD' ? '' : await req.text(), ...extra };
-}

@@ -33,11 +33,10 @@ export async function handleKubeconfigDownload(req: Request, clusterName?: strin
     if (!cluster || !mayUseCluster(cluster, user.groups)) return plain(404, 'Not found.');
     clusters = [cluster];
   }
-  const deps = { issuer: rt.config.issuer.url, store: rt.store, keys: rt.keys, idTokenLifetimeSeconds: rt.config.issuer.id_token_lifetime, now: rt.now };
   const clientIp = req.headers.get('x-kubegate-client-ip');
   const specs = [];
   for (const cluster of clusters) {
-    const minted = await mintCredential(deps, { session, user, cluster, clientIp, via: 'download' });
+    const minted = await mintCredential(rt.mintDeps, { session, user, cluster, clientIp, via: 'download' });
     specs.push(credentialSpec(rt.config.issuer, cluster, user.username, minted));
   }
   return new Response(kubeconfigYaml(specs), {

@@ -79,11 +79,6 @@ function toKey(r: SigningKeysTable): SigningKeyRow {
   return { ...r, created_at: num(r.created_at), retired_at: numOrNull(r.retired_at), expires_at: numOrNull(r.expires_at) };
 }
 
-/** Time-ordered, unique audit ids: sortable as text. */
-function auditId(now: number): string {
-  return timeOrderedId(now);
-}
-
 /** The one read of a refresh: token, family, login session and user, by token hash. */
 export function refreshContextQuery(db: Kysely<Database>, tokenHash: string) {
   return db
@@ -128,7 +123,7 @@ export function toRefreshContext(r: RefreshContextRow): RefreshContext {
 /** The audit_events row for an event (ids are time-ordered). */
 export function auditRow(e: AuditInput, now: number): AuditEventsTable {
   return {
-    id: auditId(now),
+    id: timeOrderedId(now), // sortable as text
     at: now,
     kind: e.kind,
     user_id: e.user_id ?? null,
