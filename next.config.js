@@ -3,7 +3,7 @@ const nextConfig = {
   poweredByHeader: false,
   reactStrictMode: true,
   // Native and server-only packages stay out of the bundles.
-  serverExternalPackages: ['better-sqlite3', 'pg', 'kysely', 'bcryptjs'],
+  serverExternalPackages: ['better-sqlite3', 'kysely', 'bcryptjs'],
   // The build checks the app's own code; `npm run typecheck` checks everything, tests included.
   typescript: { tsconfigPath: 'tsconfig.next.json' },
 };

@@ -1,7 +1,7 @@
 /**
  * Kubegate's process entry: one socket, two layers. Issuer endpoints
  * (discovery, JWKS, token, health) are answered by plain node:http handlers;
- * every other path goes to Next.js (the portal). See ARCHITECTURE.md.
+ * every other path goes to Next.js (the portal). See docs/architecture.md.
  */
 import http from 'node:http';
 import path from 'node:path';

@@ -409,7 +409,7 @@ async function main(): Promise<number> {
   };
   const session: LoginSession = {
     id: randomUUID(), user_id: user.id, upstream: 'local', amr: ['pwd'], auth_time: now, created_at: now, expires_at: now + 12 * 3600_000,
-    revoked_at: null, revoke_reason: null, client_ip: null, user_agent: null,
+    revoked_at: null, revoke_reason: null, client_ip: null, user_agent: null, last_seen_at: now,
   };
   const key = { kid: 'x'.repeat(43), alg, key: privateKey };
   const sign = async () => {

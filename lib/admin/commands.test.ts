@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openTestEnv, type TestEnv } from '../testing/fixtures';
+import { openTestEnv, type TestEnv } from '../../test/support/fixtures';
 import { AdminError, listSessions, revokeSession, revokeUser, rotateKeys, showAudit } from './commands';
 
 let env: TestEnv;

@@ -41,7 +41,7 @@ describe('login sessions', () => {
     expect(await activeLoginSession(store, session.id, t)).toBeDefined();
     expect(await activeLoginSession(store, session.id, t + 60_000)).toBeUndefined();
     expect(await activeLoginSession(store, 'no-such-session', t)).toBeUndefined();
-    await store.revokeLoginSession(session.id, 'test', t, { kind: 'session.revoked' });
+    await store.revokeLoginSession(session.id, 'revoked_by_user', t, { kind: 'session.revoked' });
     expect(await activeLoginSession(store, session.id, t)).toBeUndefined();
   });
 });

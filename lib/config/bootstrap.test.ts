@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { minimalYaml } from '../testing/fixtures';
+import { minimalYaml } from '../../test/support/fixtures';
 import { locateConfig } from './bootstrap';
 import { ConfigError, loadConfigFile } from './load';
 

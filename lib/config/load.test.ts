@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FULL_CONFIG_YAML, LOCAL_PASSWORD_HASH, minimalYaml, TEST_CA_PEM } from '../testing/fixtures';
+import { FULL_CONFIG_YAML, LOCAL_PASSWORD_HASH, minimalYaml, TEST_CA_PEM } from '../../test/support/fixtures';
 import { ConfigError, formatPath, loadConfigFile, parseConfig, type ResolvedConfig } from './load';
 
 let dir: string;

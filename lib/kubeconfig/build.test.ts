@@ -4,8 +4,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, test } from 'vitest';
 import { buildKubeconfig, toYaml } from './build';
 import { InvalidCredentialSpecError } from './errors';
-import { CLUSTER_CA_PEM, ISSUER_CA_PEM, LONG_ID_TOKEN, makeSpec } from './test-support/fixtures';
-import { sandbox, sortedByName, viewConfig } from './test-support/kubectl';
+import { CLUSTER_CA_PEM, ISSUER_CA_PEM, LONG_ID_TOKEN, makeSpec } from '../../test/kubeconfig/fixtures';
+import { sandbox, sortedByName, viewConfig } from '../../test/kubeconfig/kubectl';
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 

@@ -4,8 +4,8 @@ import { buildKubeconfig, toYaml } from './build';
 import { authProviderArg, kubectlCommands } from './commands';
 import { InvalidCredentialSpecError } from './errors';
 import { renderCommands } from './render';
-import { CLUSTER_CA_PEM, ISSUER_CA_PEM, makeSpec } from './test-support/fixtures';
-import { run, sandbox, viewConfig, type Env } from './test-support/kubectl';
+import { CLUSTER_CA_PEM, ISSUER_CA_PEM, makeSpec } from '../../test/kubeconfig/fixtures';
+import { run, sandbox, viewConfig, type Env } from '../../test/kubeconfig/kubectl';
 import type { CredentialSpec } from './types';
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');

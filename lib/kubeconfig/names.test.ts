@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { kubeconfigNames, safeName } from './names';
-import { run, sandbox } from './test-support/kubectl';
+import { run, sandbox } from '../../test/kubeconfig/kubectl';
 
 describe('kubeconfigNames', () => {
   const cases: [string, string, string, string][] = [

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { kubectlCommands } from './commands';
 import { renderCommand, renderCommands, SHELLS, UnsafeForShellError } from './render';
-import { makeSpec } from './test-support/fixtures';
+import { makeSpec } from '../../test/kubeconfig/fixtures';
 import type { Shell } from './types';
 
 /** A realistic spec whose client secret still carries $, ', ;, (), %: renderable everywhere. */

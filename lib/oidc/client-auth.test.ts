@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { basicAuth } from '../testing/fixtures';
+import { basicAuth } from '../../test/support/fixtures';
 import { authenticateClient, parseBasic, type OAuthClient } from './client-auth';
 import { InvalidClientError, InvalidRequestError, OAuthError } from './errors';
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../store/types';
-import { bodyOf, openTestEnv, type TestEnv } from '../testing/fixtures';
+import { bodyOf, openTestEnv, type TestEnv } from '../../test/support/fixtures';
 import { createIssuerRoutes } from './issuer-routes';
 
 let env: TestEnv;

@@ -2,7 +2,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'j
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../store/sqlite';
 import type { Store } from '../store/types';
-import { HOUR, MINUTE, seedSigningKey, TestClock } from '../testing/fixtures';
+import { HOUR, MINUTE, seedSigningKey, TestClock } from '../../test/support/fixtures';
 import { signIdToken } from './id-token';
 import { KeyManager, type KeyPolicy } from './keys';
 

@@ -32,8 +32,10 @@ export async function generateSigningKey(alg: SigningAlg, now: number): Promise<
     private_jwk: JSON.stringify({ ...privateJwk, kid, alg }),
     public_jwk: JSON.stringify({ ...publicJwk, kid, alg, use: 'sig' }),
     created_at: now,
+    activates_at: now,
     retired_at: null,
     expires_at: null,
+    revoked_at: null,
   };
 }
 

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LoginSession, User } from '../store/types';
-import { ALICE, MINUTE, openTestEnv, SECOND, storeSnapshot, type TestEnv } from '../testing/fixtures';
+import { ALICE, MINUTE, openTestEnv, SECOND, storeSnapshot, type TestEnv } from '../../test/support/fixtures';
 import { mintCredential, NoAccessError } from './mint';
 import { hashRefreshToken, isWellFormedRefreshToken } from './refresh-tokens';
 
@@ -23,14 +23,14 @@ describe('mintCredential', () => {
   it('creates a family bound to the session and the cluster audience, with a gen-0 token and an id_token', async () => {
     const s = await env.signIn(ALICE, { lifetimeMs: 8 * 60 * MINUTE });
     env.clock.advance(5 * SECOND);
-    const m = await mintCredential(deps(), { ...s, cluster: env.cluster('staging'), clientIp: '198.51.100.7', via: 'download' });
+    const m = await mintCredential(deps(), { ...s, cluster: env.cluster('staging'), clientIp: '198.51.100.7', origin: 'page' });
 
     expect(isWellFormedRefreshToken(m.refreshToken)).toBe(true);
     expect(m.family).toMatchObject({ login_session_id: s.session.id, user_id: s.user.id, cluster: 'staging', client_id: 'staging', expires_at: s.session.expires_at, generation: 0 });
     const ctx = await env.store.findRefreshContext(hashRefreshToken(m.refreshToken));
     expect(ctx?.token).toMatchObject({ family_id: m.family.id, generation: 0, used_at: null });
     expect(await env.store.listAudit({ limit: 1 })).toEqual([
-      expect.objectContaining({ kind: 'token.issued', family_id: m.family.id, user_id: s.user.id, username: 'alice', cluster: 'staging', client_ip: '198.51.100.7', details: { via: 'download' } }),
+      expect.objectContaining({ kind: 'token.issued', family_id: m.family.id, user_id: s.user.id, username: 'alice', cluster: 'staging', client_ip: '198.51.100.7', details: { origin: 'page' } }),
     ]);
 
     const { payload } = await jwtVerify(m.idToken, createLocalJWKSet(JSON.parse(env.rt.keys.jwksJson())), {
@@ -59,7 +59,7 @@ describe('mintCredential', () => {
       'a revoked session',
       async () => {
         const s = await env.signIn();
-        await env.store.revokeLoginSession(s.session.id, 'logout', env.clock.now(), { kind: 'session.logout' });
+        await env.store.revokeLoginSession(s.session.id, 'sign_out', env.clock.now(), { kind: 'session.logout' });
         return { user: s.user, session: (await env.store.getLoginSession(s.session.id))!.session };
       },
       'staging',
@@ -90,7 +90,7 @@ describe('mintCredential', () => {
   it.each(refusals)('refuses %s with NoAccessError and writes nothing', async (_, signIn, cluster, reason) => {
     const s = await signIn();
     const before = await storeSnapshot(env.store);
-    const err = await mintCredential(deps(), { ...s, cluster: env.cluster(cluster), via: 'page' }).catch((e: unknown) => e);
+    const err = await mintCredential(deps(), { ...s, cluster: env.cluster(cluster), origin: 'page' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NoAccessError);
     expect(err).toMatchObject({ reason });
     expect(await storeSnapshot(env.store)).toBe(before);
@@ -98,6 +98,6 @@ describe('mintCredential', () => {
 
   it('lets a user of an unrestricted cluster in whatever their groups', async () => {
     const s = await env.signIn({ ...BOB, groups: [] });
-    await expect(mintCredential(deps(), { ...s, cluster: env.cluster('staging'), via: 'page' })).resolves.toMatchObject({ family: { cluster: 'staging' } });
+    await expect(mintCredential(deps(), { ...s, cluster: env.cluster('staging'), origin: 'page' })).resolves.toMatchObject({ family: { cluster: 'staging' } });
   });
 });

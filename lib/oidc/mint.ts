@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mayUseCluster } from '../access';
 import type { ResolvedCluster } from '../config/load';
-import type { Family, LoginSession, Store, User } from '../store/types';
+import type { CredentialOrigin, Family, LoginSession, Store, User } from '../store/types';
 import { idTokenClaims, signIdToken } from './id-token';
 import type { KeyManager } from './keys';
 import { hashRefreshToken, newRefreshToken } from './refresh-tokens';
@@ -38,7 +38,7 @@ export class NoAccessError extends Error {
  */
 export async function mintCredential(
   deps: MintDeps,
-  input: { session: LoginSession; user: User; cluster: ResolvedCluster; clientIp?: string | null; via: string },
+  input: { session: LoginSession; user: User; cluster: ResolvedCluster; clientIp?: string | null; origin: CredentialOrigin },
 ): Promise<MintedCredential> {
   const now = deps.now();
   const { session, user, cluster } = input;
@@ -52,11 +52,12 @@ export async function mintCredential(
       user_id: user.id,
       cluster: cluster.name,
       client_id: cluster.client_id,
+      origin: input.origin,
       expires_at: session.expires_at,
       first_token_hash: hashRefreshToken(refreshToken),
     },
     now,
-    { kind: 'token.issued', username: user.username, client_ip: input.clientIp ?? null, details: { via: input.via } },
+    { kind: 'token.issued', username: user.username, client_ip: input.clientIp ?? null, details: { origin: input.origin } },
   );
   const claims = idTokenClaims({
     issuer: deps.issuer,

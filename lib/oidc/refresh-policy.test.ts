@@ -28,12 +28,13 @@ function ctx(o: {
       user_id: 'u',
       cluster: 'prod',
       client_id: o.client_id ?? 'kubernetes',
+      origin: 'page',
       created_at: T - 3600 * S,
       last_used_at: o.last_used_at ?? T - 60 * S,
       expires_at: o.family_expires_at ?? T + 3600 * S,
       generation: o.head ?? generation,
       revoked_at: o.family_revoked_at ?? null,
-      revoke_reason: o.family_revoked_at ? 'x' : null,
+      revoke_reason: o.family_revoked_at ? 'revoked_by_user' : null,
     },
     session: {
       id: 's',
@@ -47,6 +48,7 @@ function ctx(o: {
       revoke_reason: null,
       client_ip: null,
       user_agent: null,
+      last_seen_at: T - 60 * S,
     },
     user: { id: 'u', upstream: 'local', subject: 'sub', username: 'alice', email: null, name: null, groups: [], created_at: 0, updated_at: 0 },
   };

@@ -36,7 +36,7 @@ export async function handleKubeconfigDownload(req: Request, clusterName?: strin
   const clientIp = req.headers.get('x-kubegate-client-ip');
   const specs = [];
   for (const cluster of clusters) {
-    const minted = await mintCredential(rt.mintDeps, { session, user, cluster, clientIp, via: 'download' });
+    const minted = await mintCredential(rt.mintDeps, { session, user, cluster, clientIp, origin: 'download' });
     specs.push(credentialSpec(rt.config.issuer, cluster, user.username, minted));
   }
   return new Response(kubeconfigYaml(specs), {

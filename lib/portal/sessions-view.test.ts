@@ -8,10 +8,10 @@ const IDLE = 15 * MIN;
 
 const session = (id: string, o: Partial<LoginSession> = {}): LoginSession => ({
   id, user_id: 'u', upstream: 'corp', amr: [], auth_time: NOW - 60 * MIN, created_at: NOW - 60 * MIN, expires_at: NOW + 60 * MIN,
-  revoked_at: null, revoke_reason: null, client_ip: '10.0.0.1', user_agent: 'kubectl', ...o,
+  revoked_at: null, revoke_reason: null, client_ip: '10.0.0.1', user_agent: 'kubectl', last_seen_at: NOW - MIN, ...o,
 });
 const family = (id: string, sid: string, o: Partial<Family> = {}): Family => ({
-  id, login_session_id: sid, user_id: 'u', cluster: 'prod', client_id: 'kubernetes', created_at: NOW - 30 * MIN,
+  id, login_session_id: sid, user_id: 'u', cluster: 'prod', client_id: 'kubernetes', origin: 'page', created_at: NOW - 30 * MIN,
   last_used_at: NOW - MIN, expires_at: NOW + 60 * MIN, generation: 3, revoked_at: null, revoke_reason: null, ...o,
 });
 

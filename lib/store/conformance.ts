@@ -31,8 +31,10 @@ const keyRow = (kid: string, now: number): SigningKeyRow => ({
   private_jwk: JSON.stringify({ kid, d: 'private' }),
   public_jwk: JSON.stringify({ kid }),
   created_at: now,
+  activates_at: now,
   retired_at: null,
   expires_at: null,
+  revoked_at: null,
 });
 
 export function runStoreConformance(name: string, open: () => Promise<Store>): void {
@@ -72,6 +74,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           user_id: s.user.id,
           cluster,
           client_id: cluster === 'prod' ? 'kubernetes' : cluster,
+          origin: 'page',
           expires_at: s.session.expires_at,
           first_token_hash: hash(token),
         },
@@ -129,7 +132,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const { session: s2 } = await session({ expires_at: T0 + 2 * MIN }, user, T0 + MIN);
         const { session: s3 } = await session({}, user, T0 + 2 * MIN);
         const other = await session({}, await store.upsertUser(profile({ subject: 'bob', username: 'bob' }), T0), T0 + 3 * MIN);
-        await store.revokeLoginSession(s3.id, 'logout', T0 + 3 * MIN, audit('session.logout'));
+        await store.revokeLoginSession(s3.id, 'sign_out', T0 + 3 * MIN, audit('session.logout'));
 
         expect((await store.listLoginSessions({ userId: user.id })).map((s) => s.id)).toEqual([s3.id, s2.id, s1.id]);
         // Active at a time: not revoked, and expiring strictly later.
@@ -145,25 +148,25 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const f2 = await family(a, 'a2', T0, 'staging');
         const f3 = await family(a, 'a3');
         const other = await family(b, 'b1');
-        await store.revokeFamily(f3.id, 'admin', T0 + MIN, audit('family.revoked'));
+        await store.revokeFamily(f3.id, 'revoked_by_admin', T0 + MIN, audit('family.revoked'));
 
         const now = T0 + 5 * MIN;
-        expect(await store.revokeLoginSession(a.session.id, 'logout', now, audit('session.logout', { user_id: a.user.id, details: { via: 'button' } }))).toBe(true);
-        expect((await store.getLoginSession(a.session.id))!.session).toMatchObject({ revoked_at: now, revoke_reason: 'logout' });
-        for (const f of [f1, f2]) expect(await store.getFamily(f.id)).toMatchObject({ revoked_at: now, revoke_reason: 'logout' });
+        expect(await store.revokeLoginSession(a.session.id, 'sign_out', now, audit('session.logout', { user_id: a.user.id, details: { via: 'button' } }))).toBe(true);
+        expect((await store.getLoginSession(a.session.id))!.session).toMatchObject({ revoked_at: now, revoke_reason: 'sign_out' });
+        for (const f of [f1, f2]) expect(await store.getFamily(f.id)).toMatchObject({ revoked_at: now, revoke_reason: 'sign_out' });
         // An already revoked family keeps its first reason and time.
-        expect(await store.getFamily(f3.id)).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'admin' });
+        expect(await store.getFamily(f3.id)).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'revoked_by_admin' });
         expect(await store.getFamily(other.id)).toMatchObject({ revoked_at: null });
 
         const events = await store.listAudit({ limit: 10, kind: 'session.logout' });
         expect(events).toHaveLength(1);
-        expect(events[0]).toMatchObject({ at: now, session_id: a.session.id, user_id: a.user.id, details: { via: 'button', reason: 'logout', families_revoked: 2 } });
+        expect(events[0]).toMatchObject({ at: now, session_id: a.session.id, user_id: a.user.id, details: { via: 'button', reason: 'sign_out', families_revoked: 2 } });
 
         // Idempotent: a second revoke changes nothing and writes nothing.
-        expect(await store.revokeLoginSession(a.session.id, 'admin', now + MIN, audit('session.revoked'))).toBe(false);
-        expect((await store.getLoginSession(a.session.id))!.session).toMatchObject({ revoked_at: now, revoke_reason: 'logout' });
+        expect(await store.revokeLoginSession(a.session.id, 'revoked_by_admin', now + MIN, audit('session.revoked'))).toBe(false);
+        expect((await store.getLoginSession(a.session.id))!.session).toMatchObject({ revoked_at: now, revoke_reason: 'sign_out' });
         expect(await store.listAudit({ limit: 10, kind: 'session.revoked' })).toEqual([]);
-        expect(await store.revokeLoginSession('no-such-session', 'x', now, audit('session.revoked'))).toBe(false);
+        expect(await store.revokeLoginSession('no-such-session', 'revoked_by_user', now, audit('session.revoked'))).toBe(false);
       });
     });
 
@@ -194,7 +197,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const id = randomUUID();
         await expect(
           store.createFamily(
-            { id, login_session_id: s.session.id, user_id: s.user.id, cluster: 'prod', client_id: 'kubernetes', expires_at: T0 + MIN, first_token_hash: hash('dup') },
+            { id, login_session_id: s.session.id, user_id: s.user.id, cluster: 'prod', client_id: 'kubernetes', origin: 'page', expires_at: T0 + MIN, first_token_hash: hash('dup') },
             T0 + MIN,
             audit('token.issued'),
           ),
@@ -244,23 +247,23 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const s = await session();
         const f = await family(s, 'r0');
         expect(await store.revokeFamily(f.id, 'refresh_token_reuse', T0 + MIN, audit('token.reuse_detected', { details: { generation: 0 } }))).toBe(true);
-        expect(await store.revokeFamily(f.id, 'admin', T0 + 2 * MIN, audit('family.revoked'))).toBe(false);
+        expect(await store.revokeFamily(f.id, 'revoked_by_admin', T0 + 2 * MIN, audit('family.revoked'))).toBe(false);
         expect(await store.getFamily(f.id)).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'refresh_token_reuse' });
         expect((await store.findRefreshContext(hash('r0')))!.family.revoked_at).toBe(T0 + MIN);
         expect(await store.listAudit({ limit: 10, familyId: f.id })).toEqual([
           expect.objectContaining({ kind: 'token.reuse_detected', details: { generation: 0, reason: 'refresh_token_reuse' } }),
           expect.objectContaining({ kind: 'token.issued' }),
         ]);
-        expect(await store.revokeFamily('no-such-family', 'x', T0, audit('family.revoked'))).toBe(false);
+        expect(await store.revokeFamily('no-such-family', 'revoked_by_user', T0, audit('family.revoked'))).toBe(false);
       });
 
       it('shows a revoked session in the refresh context', async () => {
         const s = await session();
         await family(s, 'ctx');
-        await store.revokeLoginSession(s.session.id, 'logout', T0 + MIN, audit('session.logout'));
+        await store.revokeLoginSession(s.session.id, 'sign_out', T0 + MIN, audit('session.logout'));
         const ctx = await store.findRefreshContext(hash('ctx'));
-        expect(ctx!.session).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'logout' });
-        expect(ctx!.family).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'logout' });
+        expect(ctx!.session).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'sign_out' });
+        expect(ctx!.family).toMatchObject({ revoked_at: T0 + MIN, revoke_reason: 'sign_out' });
       });
     });
 

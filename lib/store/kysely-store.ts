@@ -9,6 +9,7 @@ import type {
   LoginSession,
   NewFamily,
   RefreshContext,
+  RevokeReason,
   RotateResult,
   SigningKeyRow,
   Store,
@@ -24,16 +25,18 @@ interface UsersTable {
 }
 interface LoginSessionsTable {
   id: string; user_id: string; upstream: string; amr: string; auth_time: Num; created_at: Num; expires_at: Num;
-  revoked_at: Num | null; revoke_reason: string | null; client_ip: string | null; user_agent: string | null;
+  revoked_at: Num | null; revoke_reason: string | null; client_ip: string | null; user_agent: string | null; last_seen_at: Num | null;
 }
 interface FamiliesTable {
-  id: string; login_session_id: string; user_id: string; cluster: string; client_id: string; created_at: Num;
+  id: string; login_session_id: string; user_id: string; cluster: string; client_id: string; origin: string; created_at: Num;
   last_used_at: Num; expires_at: Num; generation: number; revoked_at: Num | null; revoke_reason: string | null;
 }
 interface RefreshTokensTable { hash: string; family_id: string; generation: number; created_at: Num; used_at: Num | null }
 interface SigningKeysTable {
-  kid: string; alg: string; private_jwk: string; public_jwk: string; created_at: Num; retired_at: Num | null; expires_at: Num | null;
+  kid: string; alg: string; private_jwk: string; public_jwk: string; created_at: Num; activates_at: Num | null; retired_at: Num | null;
+  expires_at: Num | null; revoked_at: Num | null;
 }
+interface MetaTable { name: string; value: string }
 interface ServerSecretsTable { name: string; value: string; created_at: Num }
 interface AuditEventsTable {
   id: string; at: Num; kind: string; user_id: string | null; username: string | null; cluster: string | null;
@@ -47,6 +50,7 @@ export interface Database {
   signing_keys: SigningKeysTable;
   server_secrets: ServerSecretsTable;
   audit_events: AuditEventsTable;
+  kubegate_meta: MetaTable;
 }
 
 const num = (v: Num): number => (typeof v === 'number' ? v : Number(v));
@@ -63,11 +67,14 @@ function toSession(r: LoginSessionsTable): LoginSession {
     created_at: num(r.created_at),
     expires_at: num(r.expires_at),
     revoked_at: numOrNull(r.revoked_at),
+    revoke_reason: r.revoke_reason,
+    last_seen_at: r.last_seen_at === null ? num(r.created_at) : num(r.last_seen_at),
   };
 }
 function toFamily(r: FamiliesTable): Family {
   return {
     ...r,
+    origin: r.origin as Family['origin'],
     generation: num(r.generation),
     created_at: num(r.created_at),
     last_used_at: num(r.last_used_at),
@@ -76,7 +83,14 @@ function toFamily(r: FamiliesTable): Family {
   };
 }
 function toKey(r: SigningKeysTable): SigningKeyRow {
-  return { ...r, created_at: num(r.created_at), retired_at: numOrNull(r.retired_at), expires_at: numOrNull(r.expires_at) };
+  return {
+    ...r,
+    created_at: num(r.created_at),
+    activates_at: r.activates_at === null ? num(r.created_at) : num(r.activates_at),
+    retired_at: numOrNull(r.retired_at),
+    expires_at: numOrNull(r.expires_at),
+    revoked_at: numOrNull(r.revoked_at),
+  };
 }
 
 /** The one read of a refresh: token, family, login session and user, by token hash. */
@@ -88,10 +102,10 @@ export function refreshContextQuery(db: Kysely<Database>, tokenHash: string) {
     .innerJoin('users as u', 'u.id', 'f.user_id')
     .select([
       't.hash', 't.family_id', 't.generation as t_generation', 't.created_at as t_created_at', 't.used_at',
-      'f.login_session_id', 'f.user_id', 'f.cluster', 'f.client_id', 'f.created_at as f_created_at', 'f.last_used_at',
+      'f.login_session_id', 'f.user_id', 'f.cluster', 'f.client_id', 'f.origin', 'f.created_at as f_created_at', 'f.last_used_at',
       'f.expires_at as f_expires_at', 'f.generation as f_generation', 'f.revoked_at as f_revoked_at', 'f.revoke_reason as f_revoke_reason',
       's.upstream as s_upstream', 's.amr', 's.auth_time', 's.created_at as s_created_at', 's.expires_at as s_expires_at',
-      's.revoked_at as s_revoked_at', 's.revoke_reason as s_revoke_reason', 's.client_ip', 's.user_agent',
+      's.revoked_at as s_revoked_at', 's.revoke_reason as s_revoke_reason', 's.client_ip', 's.user_agent', 's.last_seen_at',
       'u.upstream as u_upstream', 'u.subject', 'u.username', 'u.email', 'u.name', 'u.groups',
       'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
     ])
@@ -104,14 +118,14 @@ export function toRefreshContext(r: RefreshContextRow): RefreshContext {
   return {
     token: { hash: r.hash, family_id: r.family_id, generation: num(r.t_generation), created_at: num(r.t_created_at), used_at: numOrNull(r.used_at) },
     family: toFamily({
-      id: r.family_id, login_session_id: r.login_session_id, user_id: r.user_id, cluster: r.cluster, client_id: r.client_id,
+      id: r.family_id, login_session_id: r.login_session_id, user_id: r.user_id, cluster: r.cluster, client_id: r.client_id, origin: r.origin,
       created_at: r.f_created_at, last_used_at: r.last_used_at, expires_at: r.f_expires_at, generation: r.f_generation,
       revoked_at: r.f_revoked_at, revoke_reason: r.f_revoke_reason,
     }),
     session: toSession({
       id: r.login_session_id, user_id: r.user_id, upstream: r.s_upstream, amr: r.amr, auth_time: r.auth_time,
       created_at: r.s_created_at, expires_at: r.s_expires_at, revoked_at: r.s_revoked_at, revoke_reason: r.s_revoke_reason,
-      client_ip: r.client_ip, user_agent: r.user_agent,
+      client_ip: r.client_ip, user_agent: r.user_agent, last_seen_at: r.last_seen_at,
     }),
     user: toUser({
       id: r.user_id, upstream: r.u_upstream, subject: r.subject, username: r.username, email: r.email, name: r.name,
@@ -139,7 +153,7 @@ export function auditRow(e: AuditInput, now: number): AuditEventsTable {
 
 /**
  * The Store on Kysely: the same queries serve SQLite and PostgreSQL; a
- * backend only supplies the dialect (sqlite.ts, postgres.ts).
+ * backend only supplies the dialect (sqlite.ts today).
  */
 export class KyselyStore implements Store {
   constructor(protected readonly db: Kysely<Database>, private readonly onClose?: () => Promise<void>) {}
@@ -160,6 +174,14 @@ export class KyselyStore implements Store {
 
   async ping(): Promise<void> {
     await this.db.selectFrom('server_secrets').select('name').limit(1).execute();
+  }
+
+  async probeWrite(now: number): Promise<void> {
+    await this.db
+      .insertInto('kubegate_meta')
+      .values({ name: 'write_probe', value: String(now) })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value: String(now) }))
+      .execute();
   }
 
   private audit(db: Kysely<Database> | Transaction<Database>, e: AuditInput, now: number) {
@@ -191,10 +213,10 @@ export class KyselyStore implements Store {
   }
 
   async createLoginSession(
-    s: Omit<LoginSession, 'created_at' | 'revoked_at' | 'revoke_reason'>,
+    s: Omit<LoginSession, 'created_at' | 'revoked_at' | 'revoke_reason' | 'last_seen_at'>,
     now: number,
   ): Promise<LoginSession> {
-    const row: LoginSessionsTable = { ...s, amr: JSON.stringify(s.amr), created_at: now, revoked_at: null, revoke_reason: null };
+    const row: LoginSessionsTable = { ...s, amr: JSON.stringify(s.amr), created_at: now, revoked_at: null, revoke_reason: null, last_seen_at: now };
     await this.db.insertInto('login_sessions').values(row).execute();
     return toSession(row);
   }
@@ -206,6 +228,10 @@ export class KyselyStore implements Store {
     return u && { session: toSession(s), user: toUser(u) };
   }
 
+  async touchLoginSession(id: string, now: number): Promise<void> {
+    await this.db.updateTable('login_sessions').set({ last_seen_at: now }).where('id', '=', id).execute();
+  }
+
   async listLoginSessions(filter: { userId?: string; activeAt?: number }): Promise<LoginSession[]> {
     let q = this.db.selectFrom('login_sessions').selectAll().orderBy('created_at', 'desc');
     if (filter.userId) q = q.where('user_id', '=', filter.userId);
@@ -213,7 +239,7 @@ export class KyselyStore implements Store {
     return (await q.execute()).map(toSession);
   }
 
-  async revokeLoginSession(id: string, reason: string, now: number, audit: AuditInput): Promise<boolean> {
+  async revokeLoginSession(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const r = await trx
         .updateTable('login_sessions')
@@ -240,6 +266,7 @@ export class KyselyStore implements Store {
       user_id: f.user_id,
       cluster: f.cluster,
       client_id: f.client_id,
+      origin: f.origin,
       created_at: now,
       last_used_at: now,
       expires_at: f.expires_at,
@@ -299,7 +326,7 @@ export class KyselyStore implements Store {
     });
   }
 
-  async revokeFamily(id: string, reason: string, now: number, audit: AuditInput): Promise<boolean> {
+  async revokeFamily(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const r = await trx
         .updateTable('families')

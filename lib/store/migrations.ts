@@ -106,6 +106,31 @@ export const migrations: Record<string, Migration> = {
       }
     },
   },
+  /**
+   * Hardening: where a credential came from, web-session idle tracking,
+   * signing keys published ahead of use and withdrawable, and a small
+   * key/value table for store-level facts (restore watermark, instance id).
+   */
+  '0002_hardening': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('families').addColumn('origin', 'text', (c) => c.notNull().defaultTo('page')).execute();
+      await db.schema.alterTable('login_sessions').addColumn('last_seen_at', 'bigint').execute();
+      await sql`update login_sessions set last_seen_at = created_at`.execute(db);
+      await db.schema.alterTable('signing_keys').addColumn('activates_at', 'bigint').execute();
+      await sql`update signing_keys set activates_at = created_at`.execute(db);
+      await db.schema.alterTable('signing_keys').addColumn('revoked_at', 'bigint').execute();
+      await db.schema
+        .createTable('kubegate_meta')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('refresh_tokens_family').on('refresh_tokens').column('family_id').execute();
+      await db.schema.createIndex('families_expires').on('families').column('expires_at').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table if exists kubegate_meta`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

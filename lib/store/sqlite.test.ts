@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bodyOf, MINUTE, openTestEnv, SECOND, TestClock, type TokenSuccess } from '../testing/fixtures';
+import { bodyOf, MINUTE, openTestEnv, SECOND, TestClock, type TokenSuccess } from '../../test/support/fixtures';
 import { runStoreConformance } from './conformance';
 import { openSqliteStore } from './sqlite';
 
@@ -45,13 +45,13 @@ describe('sqlite file store', () => {
       T,
     );
     const fam = await store.createFamily(
-      { id: 'fam-1', login_session_id: session.id, user_id: user.id, cluster: 'prod', client_id: 'kubernetes', expires_at: session.expires_at, first_token_hash: hash('t0') },
+      { id: 'fam-1', login_session_id: session.id, user_id: user.id, cluster: 'prod', client_id: 'kubernetes', origin: 'page', expires_at: session.expires_at, first_token_hash: hash('t0') },
       T,
       { kind: 'token.issued' },
     );
     await store.rotateRefreshToken({ tokenHash: hash('t0'), successorHash: hash('t1'), familyId: fam.id, generation: 0 }, T + MINUTE, { kind: 'token.refreshed' });
     await store.activateSigningKey(
-      { kid: 'k1', alg: 'ES256', private_jwk: '{}', public_jwk: '{}', created_at: T, retired_at: null, expires_at: null },
+      { kid: 'k1', alg: 'ES256', private_jwk: '{}', public_jwk: '{}', created_at: T, activates_at: 0, retired_at: null, expires_at: null, revoked_at: null },
       T,
       T,
     );

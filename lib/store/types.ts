@@ -41,7 +41,24 @@ export interface LoginSession {
   revoke_reason: string | null;
   client_ip: string | null;
   user_agent: string | null;
+  /** Last time the browser used this session (for the web idle timeout). */
+  last_seen_at: number;
 }
+
+/** Where a credential (refresh-token family) was handed out. */
+export type CredentialOrigin = 'page' | 'download' | 'cli';
+
+/**
+ * Why a login session or a credential was revoked. Stored as text; shown to
+ * the person on the Sessions page and to admins.
+ */
+export type RevokeReason =
+  | 'sign_out'
+  | 'revoked_by_user'
+  | 'revoked_by_admin'
+  | 'refresh_token_reuse'
+  | 'offboarded'
+  | 'restored';
 
 export interface Family {
   id: string;
@@ -49,6 +66,7 @@ export interface Family {
   user_id: string;
   cluster: string;
   client_id: string;
+  origin: CredentialOrigin;
   created_at: number;
   last_used_at: number;
   expires_at: number;
@@ -80,10 +98,14 @@ export interface SigningKeyRow {
   private_jwk: string;
   public_jwk: string;
   created_at: number;
+  /** When it starts signing; published in the JWKS from created_at on. */
+  activates_at: number;
   /** When it stopped signing (null while current). */
   retired_at: number | null;
   /** When it leaves the JWKS: after every token it signed has expired. */
   expires_at: number | null;
+  /** Withdrawn (compromised): out of the JWKS at once, never signs again. */
+  revoked_at: number | null;
 }
 
 export type AuditKind =
@@ -98,7 +120,11 @@ export type AuditKind =
   | 'token.reuse_detected'
   | 'family.revoked'
   | 'key.created'
-  | 'key.rotated';
+  | 'key.published'
+  | 'key.rotated'
+  | 'key.revoked'
+  | 'store.restored'
+  | 'user.offboarded';
 
 export interface AuditEvent {
   id: string;
@@ -128,6 +154,7 @@ export interface NewFamily {
   user_id: string;
   cluster: string;
   client_id: string;
+  origin: CredentialOrigin;
   expires_at: number;
   first_token_hash: string;
 }
@@ -140,15 +167,19 @@ export interface Store {
   close(): Promise<void>;
   /** Cheap round trip for health checks. */
   ping(): Promise<void>;
+  /** Proves the store can commit a write now (readiness); throws StoreUnavailableError otherwise. */
+  probeWrite(now: number): Promise<void>;
 
   upsertUser(profile: UserProfile, now: number): Promise<User>;
   getUser(id: string): Promise<User | undefined>;
 
-  createLoginSession(s: Omit<LoginSession, 'created_at' | 'revoked_at' | 'revoke_reason'>, now: number): Promise<LoginSession>;
+  createLoginSession(s: Omit<LoginSession, 'created_at' | 'revoked_at' | 'revoke_reason' | 'last_seen_at'>, now: number): Promise<LoginSession>;
   getLoginSession(id: string): Promise<{ session: LoginSession; user: User } | undefined>;
+  /** Records browser activity on a session (the web idle timeout counts from here). */
+  touchLoginSession(id: string, now: number): Promise<void>;
   listLoginSessions(filter: { userId?: string; activeAt?: number }): Promise<LoginSession[]>;
   /** Revokes the session and every family minted from it, atomically, with an audit event. */
-  revokeLoginSession(id: string, reason: string, now: number, audit: AuditInput): Promise<boolean>;
+  revokeLoginSession(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean>;
 
   /** Creates a family and its generation-0 refresh token, with an audit event, in one transaction. */
   createFamily(f: NewFamily, now: number, audit: AuditInput): Promise<Family>;
@@ -166,7 +197,7 @@ export interface Store {
     audit: AuditInput,
   ): Promise<RotateResult>;
   /** Revokes one family (idempotent: an already revoked family keeps its first reason). */
-  revokeFamily(id: string, reason: string, now: number, audit: AuditInput): Promise<boolean>;
+  revokeFamily(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean>;
 
   listSigningKeys(): Promise<SigningKeyRow[]>;
   /** Inserts `next` as the current key and retires every other unretired key, atomically. */

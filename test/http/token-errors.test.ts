@@ -74,7 +74,7 @@ describe('client authentication', () => {
     const viaBasic = await kubectlRefresh(issuer, 'nobody', '', refreshToken);
     expectOAuthError(viaBasic, 401, 'invalid_client', /unknown client/);
     expect(viaBasic.headers.get('www-authenticate')).toBe('Basic realm="kubegate"');
-    const viaForm = await kubectlRetryRefresh(issuer, 'nobody', 'x', refreshToken);
+    const viaForm = await kubectlRetryRefresh(issuer, 'nobody', 'revoked_by_user', refreshToken);
     expectOAuthError(viaForm, 401, 'invalid_client', /unknown client/);
     await expectStillUsable(refreshToken);
   });
@@ -214,7 +214,7 @@ describe('request format', () => {
 });
 
 describe('oversized bodies', () => {
-  const big = (n: number) => form({ grant_type: 'refresh_token', refresh_token: 'x', padding: 'p'.repeat(n) });
+  const big = (n: number) => form({ grant_type: 'refresh_token', refresh_token: 'revoked_by_user', padding: 'p'.repeat(n) });
 
   it('> 16 KiB with Content-Length: 413, and the server stays up', async () => {
     const body = big(17 * 1024);
@@ -244,7 +244,7 @@ describe('oversized bodies', () => {
   });
 
   it('exactly 16 KiB is read (and then fails as a request, not as a size)', async () => {
-    const base = form({ grant_type: 'refresh_token', refresh_token: 'x', padding: '' });
+    const base = form({ grant_type: 'refresh_token', refresh_token: 'revoked_by_user', padding: '' });
     const body = base + 'p'.repeat(16 * 1024 - base.length);
     expect(Buffer.byteLength(body)).toBe(16 * 1024);
     expectOAuthError(await tokenRequest(issuer, body, { authorization: basic('kubernetes', '') }), 400, 'invalid_grant');
@@ -333,7 +333,7 @@ describe('reuse of a spent refresh token', () => {
     const who = await seeder.signIn('bob', ['ops']);
     const a = await seeder.mint('prod', who);
     const b = await seeder.mint('stage', who);
-    await seeder.store.revokeLoginSession(who.session.id, 'logout', Date.now(), { kind: 'session.logout' });
+    await seeder.store.revokeLoginSession(who.session.id, 'sign_out', Date.now(), { kind: 'session.logout' });
     expectOAuthError(await kubectlRefresh(issuer, 'kubernetes', '', a.refreshToken), 400, 'invalid_grant');
     expectOAuthError(await kubectlRefresh(issuer, 'stage-cluster', STAGE_SECRET, b.refreshToken), 400, 'invalid_grant');
   });

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { kubectlCommands } from '../commands';
 import { UnsafeForShellError } from '../errors';
-import { makeSpec } from '../test-support/fixtures';
-import { HOSTILE_VALUES, refusedByCmd, UNPASTEABLE_VALUES } from '../test-support/hostile';
+import { makeSpec } from '../../../test/kubeconfig/fixtures';
+import { HOSTILE_VALUES, refusedByCmd, UNPASTEABLE_VALUES } from '../../../test/kubeconfig/hostile';
 import { CMD_MAX_LINE, quote, quoteWindowsArgv, renderArgv } from './cmd';
 
 /** [value, exact rendering]: argv-quoted ("…" if empty or whitespace), then ^ before each of ( ) % ! ^ " < > & |. */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { UnsafeForShellError } from '../errors';
-import { HOSTILE_VALUES, UNPASTEABLE_VALUES } from '../test-support/hostile';
-import { run, sandbox } from '../test-support/kubectl';
+import { HOSTILE_VALUES, UNPASTEABLE_VALUES } from '../../../test/kubeconfig/hostile';
+import { run, sandbox } from '../../../test/kubeconfig/kubectl';
 import { quote, renderArgv } from './posix';
 
 /** [value, exact rendering]: bare only for /^[A-Za-z0-9_@%+=:,./-]+$/ not starting with '='. */

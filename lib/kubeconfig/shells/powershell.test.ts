@@ -3,8 +3,8 @@ import PowerShell from 'tree-sitter-powershell';
 import { describe, expect, test } from 'vitest';
 import { kubectlCommands } from '../commands';
 import { UnsafeForShellError } from '../errors';
-import { makeSpec } from '../test-support/fixtures';
-import { HOSTILE_VALUES, refusedByPowerShell, UNPASTEABLE_VALUES } from '../test-support/hostile';
+import { makeSpec } from '../../../test/kubeconfig/fixtures';
+import { HOSTILE_VALUES, refusedByPowerShell, UNPASTEABLE_VALUES } from '../../../test/kubeconfig/hostile';
 import { quote, renderArgv } from './powershell';
 
 /** [value, exact rendering]: always '…'; ' and U+2018/2019/201A/201B doubled. */

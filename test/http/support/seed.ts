@@ -73,7 +73,7 @@ export async function openSeeder(configPath: string): Promise<Seeder> {
       who ??= defaultWho ??= await signIn();
       return mintCredential(
         { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now: Date.now },
-        { ...who, cluster, via: 'http-test' },
+        { ...who, cluster, origin: 'page' },
       );
     },
     close: () => store.close(),

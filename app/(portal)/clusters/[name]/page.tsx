@@ -19,7 +19,7 @@ export default async function ClusterPage({ params }: { params: Promise<{ name: 
   const cluster = rt.clusters.get(name);
   // Not allowed looks exactly like not there.
   if (!cluster || !mayUseCluster(cluster, user.groups)) notFound();
-  const minted = await mintCredential(rt.mintDeps, { session, user, cluster, clientIp: h.get('x-kubegate-client-ip'), via: 'cluster_page' });
+  const minted = await mintCredential(rt.mintDeps, { session, user, cluster, clientIp: h.get('x-kubegate-client-ip'), origin: 'page' });
   const spec = credentialSpec(rt.config.issuer, cluster, user.username, minted);
   const renderings = renderAllShells(spec);
   const { issuer } = rt.config;

@@ -1,6 +1,6 @@
 /** Test-only CredentialSpec fixtures. The PEM blocks are not real certificates: kubectl and client-node only base64 them. */
-import { kubeconfigNames } from '../names';
-import type { CredentialSpec } from '../types';
+import { kubeconfigNames } from '../../lib/kubeconfig/names';
+import type { CredentialSpec } from '../../lib/kubeconfig/types';
 
 export const CLUSTER_CA_PEM = '-----BEGIN CERTIFICATE-----\nMIIBfakeClusterCAforKubegateTests+/=\n-----END CERTIFICATE-----\n';
 export const ISSUER_CA_PEM = '-----BEGIN CERTIFICATE-----\nMIIBfakeIssuerCAforKubegateTests==\n-----END CERTIFICATE-----\n';

@@ -4,15 +4,15 @@
  * Never imported by application code.
  */
 import { randomUUID } from 'node:crypto';
-import { parseConfig, type ResolvedCluster, type ResolvedConfig } from '../config/load';
-import { mintCredential, type MintedCredential } from '../oidc/mint';
-import type { IssuerRequest, IssuerResponse } from '../oidc/http';
-import { generateSigningKey, type SigningAlg } from '../oidc/keys';
-import { handleTokenRequest } from '../oidc/token-endpoint';
-import { createRuntime, type Runtime } from '../runtime';
-import { openSqliteStore } from '../store/sqlite';
-import type { LoginSession, SigningKeyRow, Store, User, UserProfile } from '../store/types';
-import { silentLogger } from '../util/log';
+import { parseConfig, type ResolvedCluster, type ResolvedConfig } from '../../lib/config/load';
+import { mintCredential, type MintedCredential } from '../../lib/oidc/mint';
+import type { IssuerRequest, IssuerResponse } from '../../lib/oidc/http';
+import { generateSigningKey, type SigningAlg } from '../../lib/oidc/keys';
+import { handleTokenRequest } from '../../lib/oidc/token-endpoint';
+import { createRuntime, type Runtime } from '../../lib/runtime';
+import { openSqliteStore } from '../../lib/store/sqlite';
+import type { LoginSession, SigningKeyRow, Store, User, UserProfile } from '../../lib/store/types';
+import { silentLogger } from '../../lib/util/log';
 
 /** 2031-01-01T00:00:00Z: far from any real "now", so a stray Date.now() shows up. */
 export const T0 = Date.UTC(2031, 0, 1);
@@ -233,7 +233,7 @@ export async function openTestEnv(
       const s = given ?? (await signIn());
       const minted = await mintCredential(
         { issuer: config.issuer.url, store, keys: rt.keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now: clock.now },
-        { ...s, cluster: cluster(name), via: 'test' },
+        { ...s, cluster: cluster(name), origin: 'page' },
       );
       return { ...minted, ...s };
     },
