@@ -1,6 +1,7 @@
 'use server';
 
 import { signOut } from '@/lib/auth/next-auth';
+import { revokeSession } from '@/lib/portal/credentials';
 import { currentPortalSession } from '@/lib/portal/session';
 
 /**
@@ -10,12 +11,6 @@ import { currentPortalSession } from '@/lib/portal/session';
  */
 export async function signOutAction(): Promise<void> {
   const ctx = await currentPortalSession();
-  if (ctx) {
-    await ctx.rt.store.revokeLoginSession(ctx.session.id, 'sign_out', ctx.rt.now(), {
-      kind: 'session.logout',
-      user_id: ctx.user.id,
-      username: ctx.user.username,
-    });
-  }
+  if (ctx) await revokeSession(ctx.rt, ctx.session.id, 'sign_out', { kind: 'user', user: ctx.user, sessionId: ctx.session.id });
   await signOut({ redirectTo: '/login?signed_out=1' });
 }

@@ -1,5 +1,6 @@
 import type { Store, AuditKind } from '../store/types';
 import type { KeyManager } from '../oidc/keys';
+import { revokeSession as revokeSessionFor, revokeUserEverywhere } from '../portal/credentials';
 
 /**
  * What `kubegate` (the admin command) does, as plain functions over the
@@ -32,24 +33,13 @@ export async function listSessions(store: Store, opts: { username?: string; now:
 export async function revokeSession(store: Store, id: string, now: number): Promise<string[]> {
   const found = await store.getLoginSession(id);
   if (!found) throw new AdminError(`no session ${id}`);
-  const revoked = await store.revokeLoginSession(id, 'revoked_by_admin', now, {
-    kind: 'session.revoked',
-    user_id: found.user.id,
-    username: found.user.username,
-    details: { by: 'admin-command' },
-  });
-  return [revoked ? `revoked session ${id} of ${found.user.username} and every credential minted from it` : `session ${id} was already revoked`];
+  const result = await revokeSessionAs(store, now, id);
+  return [result === 'revoked' ? `revoked session ${id} of ${found.user.username} and every credential minted from it` : `session ${id} was already revoked`];
 }
 
 /** Offboarding: ends every active session of a user. */
 export async function revokeUser(store: Store, username: string, now: number): Promise<string[]> {
-  const sessions = await store.listLoginSessions({ activeAt: now });
-  let count = 0;
-  for (const s of sessions) {
-    const user = await store.getUser(s.user_id);
-    if (user?.username !== username) continue;
-    if (await store.revokeLoginSession(s.id, 'revoked_by_admin', now, { kind: 'session.revoked', user_id: user.id, username, details: { by: 'admin-command' } })) count++;
-  }
+  const count = await revokeUserEverywhere({ store, now: () => now }, username, 'revoked_by_admin', ADMIN);
   return [count ? `revoked ${count} session(s) of ${username} and every credential minted from them` : `no active sessions for ${username}`];
 }
 
@@ -67,3 +57,6 @@ export async function rotateKeys(keys: KeyManager, now: number): Promise<string[
 }
 
 export class AdminError extends Error {}
+
+const ADMIN = { kind: 'admin', by: 'admin-command' } as const;
+const revokeSessionAs = (store: Store, now: number, id: string) => revokeSessionFor({ store, now: () => now }, id, 'revoked_by_admin', ADMIN);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mayUseCluster } from '../access';
+import { AppError } from '../util/errors';
 import type { ResolvedCluster } from '../config/load';
 import type { CredentialOrigin, Family, LoginSession, Store, User } from '../store/types';
 import { idTokenClaims, signIdToken } from './id-token';
@@ -22,19 +23,21 @@ export interface MintedCredential {
   family: Family;
 }
 
-/** The session is over or the cluster is not for this user. Callers answer 404: no details. */
-export class NoAccessError extends Error {
+/**
+ * The session is over, or the cluster is not (or no longer) for this user.
+ * Pages and downloads map it (lib/portal): an ended session goes back to
+ * sign-in saying so; a cluster answers 404, exactly like one that does not exist.
+ */
+export class NoAccessError extends AppError {
   constructor(readonly reason: 'session_inactive' | 'cluster_not_allowed') {
-    super(reason);
-    this.name = 'NoAccessError';
+    super('no_access', reason === 'session_inactive' ? 'the login session has ended' : 'no such cluster');
   }
 }
 
 /**
  * Mints a credential for one cluster: a new refresh-token family bound to
  * the login session and the cluster's audience, its generation-0 token, and
- * an id_token. Called when a person opens a cluster page or downloads a
- * kubeconfig.
+ * an id_token. Called through lib/portal/credentials.ts (issueClusterCredential).
  */
 export async function mintCredential(
   deps: MintDeps,

@@ -1,8 +1,8 @@
 import 'server-only';
 import { clustersFor, mayUseCluster } from '../access';
 import { isSameOrigin, verifyCsrfToken } from '../auth/csrf';
-import { mintCredential } from '../oidc/mint';
-import { credentialSpec, kubeconfigFileName, kubeconfigYaml } from './cluster-view';
+import { kubeconfigFileName, kubeconfigYaml } from './cluster-view';
+import { credentialDeps, issueClusterCredential, NoAccessError } from './credentials';
 import { currentPortalSession } from './session';
 
 function plain(status: number, text: string): Response {
@@ -34,10 +34,16 @@ export async function handleKubeconfigDownload(req: Request, clusterName?: strin
     clusters = [cluster];
   }
   const clientIp = req.headers.get('x-kubegate-client-ip');
+  const deps = credentialDeps(rt);
   const specs = [];
-  for (const cluster of clusters) {
-    const minted = await mintCredential(rt.mintDeps, { session, user, cluster, clientIp, origin: 'download' });
-    specs.push(credentialSpec(rt.config.issuer, cluster, user.username, minted));
+  try {
+    for (const cluster of clusters) {
+      specs.push((await issueClusterCredential(deps, { session, user, clusterName: cluster.name, clientIp, origin: 'download' })).spec);
+    }
+  } catch (err) {
+    if (!(err instanceof NoAccessError)) throw err;
+    if (err.reason === 'session_inactive') return new Response(null, { status: 303, headers: { location: '/login?error=session_ended', 'cache-control': 'no-store' } });
+    return plain(404, 'Not found.');
   }
   return new Response(kubeconfigYaml(specs), {
     status: 200,

@@ -3,6 +3,7 @@
 import { revalidatePath } from 'next/cache';
 import { z } from 'zod';
 import { signOut } from '@/lib/auth/next-auth';
+import { revokeCredential, revokeSession } from '@/lib/portal/credentials';
 import { currentPortalSession } from '@/lib/portal/session';
 
 const Id = z.string().min(1).max(200);
@@ -12,16 +13,9 @@ export async function revokeSessionAction(formData: FormData): Promise<void> {
   const ctx = await currentPortalSession();
   const id = Id.safeParse(formData.get('session'));
   if (!ctx || !id.success) return;
-  const target = await ctx.rt.store.getLoginSession(id.data);
   // Only your own sessions; anything else looks like nothing happened.
-  if (!target || target.user.id !== ctx.user.id) return;
-  await ctx.rt.store.revokeLoginSession(id.data, 'revoked_by_user', ctx.rt.now(), {
-    kind: 'session.revoked',
-    user_id: ctx.user.id,
-    username: ctx.user.username,
-    details: { by_session: ctx.session.id },
-  });
-  if (id.data === ctx.session.id) await signOut({ redirectTo: '/login?signed_out=1' });
+  const result = await revokeSession(ctx.rt, id.data, 'revoked_by_user', { kind: 'user', user: ctx.user, sessionId: ctx.session.id });
+  if (result === 'revoked' && id.data === ctx.session.id) await signOut({ redirectTo: '/login?signed_out=1' });
   revalidatePath('/sessions');
 }
 
@@ -30,14 +24,6 @@ export async function revokeCredentialAction(formData: FormData): Promise<void> 
   const ctx = await currentPortalSession();
   const id = Id.safeParse(formData.get('credential'));
   if (!ctx || !id.success) return;
-  const family = await ctx.rt.store.getFamily(id.data);
-  if (!family || family.user_id !== ctx.user.id) return;
-  await ctx.rt.store.revokeFamily(id.data, 'revoked_by_user', ctx.rt.now(), {
-    kind: 'family.revoked',
-    user_id: ctx.user.id,
-    username: ctx.user.username,
-    cluster: family.cluster,
-    session_id: family.login_session_id,
-  });
+  await revokeCredential(ctx.rt, id.data, 'revoked_by_user', { kind: 'user', user: ctx.user, sessionId: ctx.session.id });
   revalidatePath('/sessions');
 }

@@ -4,10 +4,9 @@ import { notFound } from 'next/navigation';
 import { ShellTabs } from '@/components/kubeconfig/shell-tabs';
 import { MergeRecipes } from '@/components/kubeconfig/merge-recipes';
 import { buttonStyles, cardStyles } from '@/components/ui/styles';
-import { mayUseCluster } from '@/lib/access';
 import { csrfToken } from '@/lib/auth/csrf';
-import { mintCredential } from '@/lib/oidc/mint';
-import { credentialSpec, kubeconfigFileName, renderAllShells } from '@/lib/portal/cluster-view';
+import { kubeconfigFileName, renderAllShells } from '@/lib/portal/cluster-view';
+import { credentialDeps, issueClusterCredential, NoAccessError } from '@/lib/portal/credentials';
 import { requirePortalSession } from '@/lib/portal/session';
 import { formatDuration } from '@/lib/util/duration';
 import { headers } from 'next/headers';
@@ -16,11 +15,14 @@ export const metadata: Metadata = { title: 'Cluster access' };
 
 export default async function ClusterPage({ params }: { params: Promise<{ name: string }> }) {
   const [{ rt, user, session }, { name }, h] = await Promise.all([requirePortalSession(), params, headers()]);
-  const cluster = rt.clusters.get(name);
   // Not allowed looks exactly like not there.
-  if (!cluster || !mayUseCluster(cluster, user.groups)) notFound();
-  const minted = await mintCredential(rt.mintDeps, { session, user, cluster, clientIp: h.get('x-kubegate-client-ip'), origin: 'page' });
-  const spec = credentialSpec(rt.config.issuer, cluster, user.username, minted);
+  const issued = await issueClusterCredential(credentialDeps(rt), { session, user, clusterName: name, clientIp: h.get('x-kubegate-client-ip'), origin: 'page' }).catch(
+    (err: unknown) => {
+      if (err instanceof NoAccessError) notFound();
+      throw err;
+    },
+  );
+  const { spec, cluster } = issued;
   const renderings = renderAllShells(spec);
   const { issuer } = rt.config;
   return (
