@@ -3,7 +3,7 @@ import type { ResolvedCluster, ResolvedConfig } from './config/load';
 import { openServerSecret, type KeyEncryptionKey } from './crypto/kek';
 import type { OAuthClient } from './oidc/client-auth';
 import { KEY_SYNC_INTERVAL_SECONDS } from './oidc/key-timing';
-import { KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
+import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
 import { openSqliteStore } from './store/sqlite';
@@ -62,7 +62,9 @@ export async function createRuntime(
   let refreshKey: Buffer;
   let authSecret: string;
   try {
-    // Secrets first: in every database but a new one they exist, so a wrong KEK is refused before anything is written.
+    // A wrong KEK is refused before anything is written: the keys' headers first (read only), then the
+    // secrets, which are only created (with this KEK) when absent.
+    await assertKeysSealedWith(store, kek);
     const successor = await openServerSecret(store, kek, 'refresh_successor_key', secret, now());
     const auth = await openServerSecret(store, kek, 'auth_secret', secret, now());
     keys = await KeyManager.open(store, keyPolicy(config), kek, now(), log);

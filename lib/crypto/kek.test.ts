@@ -8,7 +8,7 @@ import { ConfigError } from '../config/load';
 import { createRuntime } from '../runtime';
 import { openSqliteStore } from '../store/sqlite';
 import { silentLogger } from '../util/log';
-import { bodyOf, parseTestConfig, T0, TestClock, testKek, type TokenSuccess, openTestEnv } from '../../test/support/fixtures';
+import { bodyOf, openTestEnv, parseTestConfig, seedSigningKey, T0, TestClock, testKek, type TokenSuccess } from '../../test/support/fixtures';
 import { isSealed, KEK_ENV, KekError, KeyEncryptionKey, loadKek, openServerSecret, rowId, SealedValueError } from './kek';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kubegate-kek-'));
@@ -225,6 +225,19 @@ describe('a database on disk', () => {
     expect(err.message).toContain(`expects key ${(await testKek()).kid}`);
     expect(err.message).toContain(`the key given (${KEK_ENV}) is ${wrong.kid}`);
     expect(rawText(file)).toBe(before);
+  });
+
+  it('refuses another KEK on a database that holds keys but no secrets yet, without creating any', async () => {
+    const file = dbFile();
+    const store = await openSqliteStore(file);
+    await seedSigningKey(store, 'RS256', T0);
+    await store.close();
+    const wrong = await keyOf(Buffer.alloc(32, 6).toString('base64'), KEK_ENV);
+    const err = await errorOf(createRuntime(config, { kek: wrong, now: () => T0, log: silentLogger, store: await openSqliteStore(file) }));
+    expect((err as KekError).code).toBe('kek_mismatch');
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare('select count(*) as n from server_secrets').get()).toEqual({ n: 0 });
+    db.close();
   });
 
   it('refuses a database whose secrets were swapped between rows', async () => {

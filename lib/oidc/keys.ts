@@ -104,6 +104,14 @@ export function planKeys(rows: SigningKeyRow[], now: number, policy: KeyPolicy):
   return { signing, next: pending[0], published, toRetire: toRetire.map((r) => r.kid), action };
 }
 
+/**
+ * Throws KekError unless every encrypted private half in the store was
+ * written with `kek`. Reads only: run before anything is written at start.
+ */
+export async function assertKeysSealedWith(store: Store, kek: KeyEncryptionKey): Promise<void> {
+  for (const r of await store.listSigningKeys()) if (isSealed(r.private_jwk)) kek.check(rowId.signingKey(r.kid), r.private_jwk);
+}
+
 export type KeyStatus = 'signing' | 'next' | 'retired' | 'revoked';
 
 export interface KeyListing {
@@ -198,6 +206,7 @@ export class KeyManager {
    */
   async sync(now: number): Promise<void> {
     let rows = await this.store.listSigningKeys();
+    // Before any write: a wrong KEK must never add rows the right one cannot read.
     for (const r of rows) if (isSealed(r.private_jwk)) this.kek.check(rowId.signingKey(r.kid), r.private_jwk);
     let plan = planKeys(rows, now, this.policy);
     let changed = await this.encryptInPlace(rows);
