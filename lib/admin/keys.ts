@@ -1,5 +1,5 @@
 import { JWKS_MAX_AGE_SECONDS, KEY_SYNC_INTERVAL_SECONDS } from '../oidc/key-timing';
-import { KeyError, type KeyManager } from '../oidc/keys';
+import type { KeyManager } from '../oidc/keys';
 import { isAppError } from '../util/errors';
 import { AdminError } from './commands';
 
@@ -12,7 +12,7 @@ import { AdminError } from './commands';
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const SYNC = `${KEY_SYNC_INTERVAL_SECONDS} s`;
 
-function minutes(ms: number): string {
+function humanDuration(ms: number): string {
   const s = Math.round(ms / 1000);
   return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
 }
@@ -46,7 +46,7 @@ export async function rotateKey(keys: KeyManager, now: number): Promise<string[]
   }
   return [
     `published signing key ${r.kid} now (the running server lists it in the JWKS within ${SYNC})`,
-    `it starts signing at ${iso(r.activatesAt)}, in ${minutes(r.activatesAt - now)} (signing.publish_ahead), when every verifier that caches the JWKS has it`,
+    `it starts signing at ${iso(r.activatesAt)}, in ${humanDuration(r.activatesAt - now)} (signing.publish_ahead), when every verifier that caches the JWKS has it`,
     `${current} signs until then, and stays in the JWKS until the tokens it signed have expired`,
   ];
 }
@@ -57,7 +57,7 @@ export async function revokeKey(keys: KeyManager, kid: string, now: number): Pro
   try {
     r = await keys.revoke(kid, now, { details: { by: 'admin-command' } });
   } catch (err) {
-    if (err instanceof KeyError || isAppError(err, 'unknown_kid')) throw new AdminError(`no signing key ${kid} (see \`kubegate keys\`)`);
+    if (isAppError(err, 'unknown_kid')) throw new AdminError(`no signing key ${kid} (see \`kubegate keys\`)`);
     throw err;
   }
   if (!r.revoked) return [`signing key ${kid} was already revoked; ${r.current} signs`];
