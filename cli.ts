@@ -1,16 +1,19 @@
 /**
  * `npm run kubegate -- <command>`: administration against the configured
  * store, safe to run while Kubegate serves (SQLite WAL; servers pick up a
- * rotated key within 30 s, and revocations at the next refresh).
+ * key change within 5 s, and revocations at the next refresh).
  *
  *   sessions [--user NAME]        active sign-ins
  *   revoke-session ID             end one sign-in and all its credentials
  *   revoke-user NAME              end every sign-in of a user (offboarding)
  *   audit [--limit N] [--kind K]  the newest audit events, oldest first
- *   rotate-key                    a new signing key, now
+ *   keys                          signing keys: which signs, which is next, which are published
+ *   rotate-key                    publish the next signing key now; it signs after signing.publish_ahead
+ *   revoke-key KID                withdraw a compromised key at once; a new key signs now
  */
 import { parseArgs } from 'node:util';
-import { AdminError, listSessions, revokeSession, revokeUser, rotateKeys, showAudit } from './lib/admin/commands';
+import { AdminError, listSessions, revokeSession, revokeUser, showAudit } from './lib/admin/commands';
+import { listKeys, revokeKey, rotateKey } from './lib/admin/keys';
 import { ConfigError } from './lib/config/load';
 import { bootRuntime } from './lib/runtime-global';
 import type { AuditKind } from './lib/store/types';
@@ -21,7 +24,9 @@ const USAGE = `usage: kubegate <command>
   revoke-session ID             end one sign-in and every credential minted from it
   revoke-user NAME              end every sign-in of a user
   audit [--limit N] [--kind K]  show the newest audit events
-  rotate-key                    replace the signing key now`;
+  keys                          list signing keys: which signs, which is next, which are published
+  rotate-key                    publish the next signing key now; it signs after signing.publish_ahead
+  revoke-key KID                withdraw a compromised signing key at once; a new key signs now`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -56,8 +61,15 @@ async function main(argv: string[]): Promise<number> {
         lines = await showAudit(rt.store, { limit, kind: values.kind as AuditKind | undefined });
         break;
       }
+      case 'keys':
+        lines = listKeys(rt.keys, now);
+        break;
       case 'rotate-key':
-        lines = await rotateKeys(rt.keys, now);
+        lines = await rotateKey(rt.keys, now);
+        break;
+      case 'revoke-key':
+        if (!arg) throw new AdminError('revoke-key needs a key id (see `kubegate keys`)');
+        lines = await revokeKey(rt.keys, arg, now);
         break;
       default:
         throw new AdminError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

@@ -23,7 +23,7 @@ const projectDir = path.basename(here) === 'dist' ? path.dirname(here) : here;
 
 async function main(): Promise<void> {
   const log = createLogger({ level: process.env.LOG_LEVEL === 'debug' ? 'debug' : 'info' });
-  const { rt, location } = await bootRuntime({ log });
+  const { rt, location, issuerNotice } = await bootRuntime({ log });
   const { config } = rt;
   setRuntime(rt);
 
@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   });
   server.listen(port, host, () => {
     log.info('kubegate listening', { url: `http://${host}:${port}`, issuer: config.issuer.url, config: location.file });
+    process.stderr.write(issuerNotice + '\n');
     if (location.generated) {
       const { username, password } = location.generated;
       process.stdout.write(

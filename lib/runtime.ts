@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { ResolvedCluster, ResolvedConfig } from './config/load';
+import { openServerSecret, type KeyEncryptionKey } from './crypto/kek';
 import type { OAuthClient } from './oidc/client-auth';
-import { KeyManager, type SigningAlg } from './oidc/keys';
+import { KEY_SYNC_INTERVAL_SECONDS } from './oidc/key-timing';
+import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
 import { openSqliteStore } from './store/sqlite';
@@ -31,32 +33,57 @@ export async function openStore(config: ResolvedConfig): Promise<Store> {
 
 const secret = () => randomBytes(32).toString('base64url');
 
+/** The signing-key schedule the config asks for. */
+export function keyPolicy(config: ResolvedConfig): KeyPolicy {
+  return {
+    alg: config.signing.algorithm,
+    rotationPeriodMs: config.signing.rotation_period * 1000,
+    publishAheadMs: config.signing.publish_ahead * 1000,
+    // Longest id_token + JWKS caches + generous skew.
+    retainMs: (config.issuer.id_token_lifetime + 600) * 1000,
+  };
+}
+
+/**
+ * Opens the runtime. `kek` decrypts the signing keys and server secrets the
+ * store holds (lib/crypto/kek.ts); rows an earlier version wrote in clear
+ * are encrypted in place here, and logged.
+ */
 export async function createRuntime(
   config: ResolvedConfig,
-  opts: { now?: () => number; log?: Logger; store?: Store; keySyncIntervalMs?: number } = {},
+  opts: { kek: KeyEncryptionKey; now?: () => number; log?: Logger; store?: Store; keySyncIntervalMs?: number },
 ): Promise<Runtime> {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
   const store = opts.store ?? (await openStore(config));
+  const { kek } = opts;
   const alg: SigningAlg = config.signing.algorithm;
-  const keys = await KeyManager.open(
-    store,
-    {
-      alg,
-      rotationPeriodMs: config.signing.rotation_period * 1000,
-      // Longest id_token + JWKS cache + generous skew.
-      retainMs: (config.issuer.id_token_lifetime + 600) * 1000,
-    },
-    now(),
-  );
-  const refreshKey = Buffer.from(await store.getOrCreateSecret('refresh_successor_key', secret, now()), 'base64url');
-  const authSecret = await store.getOrCreateSecret('auth_secret', secret, now());
+  let keys: KeyManager;
+  let refreshKey: Buffer;
+  let authSecret: string;
+  try {
+    // A wrong KEK is refused before anything is written: the keys' headers first (read only), then the
+    // secrets, which are only created (with this KEK) when absent.
+    await assertKeysSealedWith(store, kek);
+    const successor = await openServerSecret(store, kek, 'refresh_successor_key', secret, now());
+    const auth = await openServerSecret(store, kek, 'auth_secret', secret, now());
+    keys = await KeyManager.open(store, keyPolicy(config), kek, now(), log);
+    for (const [name, s] of [['refresh_successor_key', successor], ['auth_secret', auth]] as const) {
+      if (s.encryptedInPlace) log.warn('server secret was stored in clear; encrypted it in place', { name });
+    }
+    refreshKey = Buffer.from(successor.value, 'base64url');
+    authSecret = auth.value;
+  } catch (err) {
+    if (!opts.store) await store.close();
+    throw err;
+  }
+  log.info('secrets at rest encrypted with the key-encryption key', { kek: kek.kid, from: kek.source });
   const clients = new Map<string, OAuthClient>(
     config.clusters.map((c) => [c.client_id, { clientId: c.client_id, clientSecret: c.client_secret, cluster: c.name, allowedGroups: c.allowed_groups }]),
   );
   const timer = setInterval(() => {
     keys.sync(now()).catch((err: unknown) => log.error('signing key sync failed', { error: String(err) }));
-  }, opts.keySyncIntervalMs ?? 30_000);
+  }, opts.keySyncIntervalMs ?? KEY_SYNC_INTERVAL_SECONDS * 1000);
   timer.unref();
   return {
     config,

@@ -4,6 +4,7 @@
  * start without a production build and says how to make one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -65,7 +66,10 @@ export async function startKubegate(opts: { dir: string; port: number; config: R
   fs.mkdirSync(opts.dir, { recursive: true });
   const configPath = path.join(opts.dir, 'kubegate.yaml');
   const dbPath = path.join(opts.dir, 'kubegate.db');
-  const config = { storage: { sqlite: { path: dbPath } }, ...opts.config };
+  // The key-encryption key for the database's secrets (kept across restart()).
+  const keyPath = path.join(opts.dir, 'kubegate.key');
+  if (!fs.existsSync(keyPath)) fs.writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  const config = { storage: { sqlite: { path: dbPath } }, secrets: { key_encryption_key_file: keyPath }, ...opts.config };
   fs.writeFileSync(configPath, yaml.dump(config, { lineWidth: -1 }));
   const url = `http://127.0.0.1:${opts.port}`;
   let log = '';

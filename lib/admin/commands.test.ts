@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openTestEnv, type TestEnv } from '../../test/support/fixtures';
-import { AdminError, listSessions, revokeSession, revokeUser, rotateKeys, showAudit } from './commands';
+import { AdminError, listSessions, revokeSession, revokeUser, showAudit } from './commands';
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -38,13 +38,5 @@ describe('admin commands', () => {
     expect(audit).toContain('session.revoked');
     expect(audit).not.toContain(a.refreshToken);
     expect(audit).not.toContain(a.idToken);
-  });
-
-  it('rotates the signing key', async () => {
-    const before = env.rt.keys.current().kid;
-    const [line] = await rotateKeys(env.rt.keys, env.clock.now());
-    expect(env.rt.keys.current().kid).not.toBe(before);
-    expect(line).toContain(env.rt.keys.current().kid);
-    expect(JSON.parse(env.rt.keys.jwksJson()).keys.map((k: { kid: string }) => k.kid)).toContain(before);
   });
 });

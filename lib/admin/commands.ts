@@ -1,5 +1,4 @@
 import type { Store, AuditKind } from '../store/types';
-import type { KeyManager } from '../oidc/keys';
 import { revokeSession as revokeSessionFor, revokeUserEverywhere } from '../portal/credentials';
 
 /**
@@ -48,12 +47,6 @@ export async function showAudit(store: Store, opts: { limit: number; kind?: Audi
   return events.map((e) =>
     [iso(e.at), e.kind, e.username ?? '-', e.cluster ?? '-', e.client_ip ?? '-', JSON.stringify(e.details)].join('  '),
   );
-}
-
-export async function rotateKeys(keys: KeyManager, now: number): Promise<string[]> {
-  const before = keys.current().kid;
-  const kid = await keys.rotate(now);
-  return [`new signing key ${kid} is current; ${before} stays in the JWKS until the tokens it signed have expired`];
 }
 
 export class AdminError extends Error {}

@@ -4,7 +4,8 @@ import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { minimalYaml } from '../../test/support/fixtures';
-import { locateConfig } from './bootstrap';
+import { loadKek } from '../crypto/kek';
+import { configEnvironment, issuerNotice, localUrl, locateConfig } from './bootstrap';
 import { ConfigError, loadConfigFile } from './load';
 
 let cwd: string;
@@ -70,7 +71,7 @@ describe('locateConfig', () => {
       // The password is shown once and never stored in clear.
       expect(text).not.toContain(password);
 
-      const config = loadConfigFile(file, {});
+      const config = loadConfigFile(file, configEnvironment({ PORT: '4123' }).env);
       expect(config.issuer.url).toBe('http://localhost:4123');
       expect(config.issuer.id_token_lifetime).toBe(60);
       expect(config.storage.sqlite!.path).toBe(path.join(cwd, 'data', 'kubegate.db'));
@@ -88,6 +89,53 @@ describe('locateConfig', () => {
       expect(fs.statSync(file).mtimeMs).toBe(before);
     });
 
+    it('writes a key-encryption key beside it, 0600, that the config names', async () => {
+      const { file } = locateConfig({}, cwd);
+      const keyFile = path.join(cwd, 'data', 'kubegate.key');
+      expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
+      expect(Buffer.from(fs.readFileSync(keyFile, 'utf8').trim(), 'base64')).toHaveLength(32);
+      const config = loadConfigFile(file, configEnvironment({}).env);
+      expect(config.secrets.key_encryption_key_file).toBe(keyFile);
+      const { kek, warning } = await loadKek({ env: {}, file: config.secrets.key_encryption_key_file, configFile: file });
+      expect(warning).toBeUndefined();
+      expect(kek.source).toContain(keyFile);
+    });
+
+    it('keeps a key file that is already there (a database beside it may be encrypted with it)', () => {
+      const keyFile = write('data/kubegate.key', 'the-old-key\n');
+      locateConfig({}, cwd);
+      expect(fs.readFileSync(keyFile, 'utf8')).toBe('the-old-key\n');
+    });
+
+    // Regression: `npm start`, then `PORT=4000 npm start`, served a portal and discovery pointing at port 3000.
+    it('follows PORT and HOST on every start, not only the first', () => {
+      const { file } = locateConfig({ PORT: '3000' }, cwd);
+      const text = fs.readFileSync(file, 'utf8');
+      const at = (env: Record<string, string>) => loadConfigFile(file, configEnvironment(env).env).issuer.url;
+      expect(at({ PORT: '3000' })).toBe('http://localhost:3000');
+      expect(at({ PORT: '4000' })).toBe('http://localhost:4000');
+      expect(at({ PORT: '4000', HOST: '127.0.0.1' })).toBe('http://127.0.0.1:4000');
+      expect(at({})).toBe('http://localhost:3000');
+      expect(fs.readFileSync(file, 'utf8')).toBe(text);
+    });
+
+    it('says at start-up what the issuer URL is and why', () => {
+      const { file } = locateConfig({}, cwd);
+      const ce = configEnvironment({ PORT: '4000' });
+      const config = loadConfigFile(file, ce.env);
+      expect(issuerNotice(config.issuer.url, file, ce.local, ce.followsListenAddress())).toBe(
+        `kubegate: issuer URL http://localhost:4000: ${file} sets issuer.url to \${KUBEGATE_LOCAL_URL}, which follows where Kubegate listens ` +
+          'on every start (PORT=4000, HOST not set (localhost)). Put your https URL there to fix it.',
+      );
+      // A config with its own issuer.url says so, whatever PORT is.
+      const own = write('kubegate.yaml');
+      const ce2 = configEnvironment({ PORT: '4000' });
+      const c2 = loadConfigFile(own, ce2.env);
+      expect(issuerNotice(c2.issuer.url, own, ce2.local, ce2.followsListenAddress())).toBe(
+        `kubegate: issuer URL https://kubegate.example.com: issuer.url in ${own}.`,
+      );
+    });
+
     it('goes to KUBEGATE_DATA_DIR when set', () => {
       const dataDir = path.join(cwd, 'var', 'lib', 'kubegate');
       const file = write('var/lib/kubegate/kubegate.yaml');
@@ -95,5 +143,31 @@ describe('locateConfig', () => {
       // Relative, against the working directory.
       expect(locateConfig({ KUBEGATE_DATA_DIR: 'var/lib/kubegate' }, cwd)).toEqual({ file });
     });
+  });
+});
+
+describe('localUrl: where a browser on this machine reaches Kubegate', () => {
+  it.each([
+    [{}, 'http://localhost:3000', 'PORT not set (3000), HOST not set (localhost)'],
+    [{ PORT: '4000' }, 'http://localhost:4000', 'PORT=4000, HOST not set (localhost)'],
+    [{ HOST: 'localhost' }, 'http://localhost:3000', 'PORT not set (3000), HOST=localhost'],
+    [{ HOST: '127.0.0.2', PORT: '8080' }, 'http://127.0.0.2:8080', 'PORT=8080, HOST=127.0.0.2'],
+    [{ HOST: '::1' }, 'http://[::1]:3000', 'PORT not set (3000), HOST=::1'],
+    [{ HOST: '0.0.0.0' }, 'http://localhost:3000', 'PORT not set (3000), HOST=0.0.0.0 (every interface; the URL uses localhost)'],
+    [{ HOST: '::' }, 'http://localhost:3000', 'PORT not set (3000), HOST=:: (every interface; the URL uses localhost)'],
+    [
+      { HOST: '192.0.2.7' },
+      'http://localhost:3000',
+      'PORT not set (3000), HOST=192.0.2.7 (not loopback, and an http issuer must be: the URL uses localhost; set issuer.url to your https URL)',
+    ],
+  ])('%j → %s', (env, url, why) => {
+    expect(localUrl(env)).toEqual({ url, why });
+  });
+
+  it('is computed, never taken from the environment', () => {
+    const ce = configEnvironment({ KUBEGATE_LOCAL_URL: 'https://evil.example.com', PORT: '5000' });
+    expect(ce.followsListenAddress()).toBe(false);
+    expect(ce.env.KUBEGATE_LOCAL_URL).toBe('http://localhost:5000');
+    expect(ce.followsListenAddress()).toBe(true);
   });
 });

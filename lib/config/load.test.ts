@@ -46,7 +46,8 @@ describe('parseConfig: the full example', () => {
       session_lifetime: 8 * 3600,
       refresh_reuse_grace: 5,
     });
-    expect(c.signing).toEqual({ algorithm: 'ES256', rotation_period: 7 * 86400 });
+    expect(c.signing).toEqual({ algorithm: 'ES256', rotation_period: 7 * 86400, publish_ahead: 15 * 60 });
+    expect(c.secrets).toEqual({});
     expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'state/kubegate.db'), synchronous: 'normal' } });
     expect(c.server).toEqual({ trust_proxy: true });
     expect(c.clusters.map((x) => x.name)).toEqual(['prod', 'staging']);
@@ -80,7 +81,7 @@ describe('parseConfig: the full example', () => {
       session_lifetime: 12 * 3600,
       refresh_reuse_grace: 10,
     });
-    expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400 });
+    expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400, publish_ahead: 15 * 60 });
     expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full' } });
     expect(c.server).toEqual({ trust_proxy: false });
     expect(c.branding).toEqual({ title: 'Kubegate' });
@@ -154,6 +155,11 @@ describe('parseConfig: every error names the bad path', () => {
     { name: 'id_token_lifetime over an hour', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 2h\n'), expected: ['issuer.id_token_lifetime: must be between 1s and 3600s (got 7200s)'] },
     { name: 'reuse grace over 5 minutes', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  refresh_reuse_grace: 6m\n'), expected: ['issuer.refresh_reuse_grace: must be between 0s and 300s'] },
     { name: 'rotation period under an hour', yaml: minimalYaml('signing: {rotation_period: 10m}\n'), expected: ['signing.rotation_period: must be between 3600s'] },
+    // A new key must be published for longer than the JWKS cache lifetime plus the key-sync interval before it signs.
+    { name: 'publish_ahead under the JWKS cache lifetime', yaml: minimalYaml('signing: {publish_ahead: 60s}\n'), expected: ['signing.publish_ahead: must be between 75s and 86400s (got 60s)'] },
+    { name: 'publish_ahead not shorter than the rotation period', yaml: minimalYaml('signing: {rotation_period: 1h, publish_ahead: 1h}\n'), expected: ['signing.publish_ahead: must be shorter than rotation_period'] },
+    { name: 'empty key_encryption_key_file', yaml: minimalYaml('secrets: {key_encryption_key_file: ""}\n'), expected: ['secrets.key_encryption_key_file: must be the path of a file'] },
+    { name: 'unknown key in secrets', yaml: minimalYaml('secrets: {key_encryption_key: abc}\n'), expected: ['secrets.key_encryption_key: unknown key'] },
     { name: 'idle timeout equal to id_token lifetime', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 10m\n  refresh_idle_timeout: 10m\n'), expected: ['issuer.refresh_idle_timeout: must be longer than id_token_lifetime'] },
     { name: 'idle timeout shorter than id_token lifetime', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 20m\n'), expected: ['issuer.refresh_idle_timeout: must be longer than id_token_lifetime'] },
     { name: 'session shorter than idle timeout', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  session_lifetime: 10m\n'), expected: ['issuer.session_lifetime: must not be shorter than refresh_idle_timeout'] },
@@ -355,9 +361,10 @@ describe('loadConfigFile', () => {
     const sub = fs.mkdtempSync(path.join(dir, 'etc-'));
     fs.copyFileSync(path.join(dir, 'ca.pem'), path.join(sub, 'cluster-ca.pem'));
     const file = path.join(sub, 'kubegate.yaml');
-    fs.writeFileSync(file, minimalYaml('clusters:\n' + cluster('certificate_authority: {file: cluster-ca.pem}')));
+    fs.writeFileSync(file, minimalYaml('clusters:\n' + cluster('certificate_authority: {file: cluster-ca.pem}') + 'secrets: {key_encryption_key_file: keys/kubegate.key}\n'));
     const c = loadConfigFile(file, {});
     expect(c.storage.sqlite!.path).toBe(path.join(sub, 'kubegate.db'));
+    expect(c.secrets.key_encryption_key_file).toBe(path.join(sub, 'keys', 'kubegate.key'));
     expect(c.clusters[0]!.ca_pem).toBe(TEST_CA_PEM + '\n');
   });
 

@@ -134,7 +134,9 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
   const storage = config.storage.sqlite
     ? { sqlite: { ...config.storage.sqlite, path: path.resolve(baseDir, config.storage.sqlite.path) } }
     : config.storage;
-  return { ...config, issuer, storage, clusters };
+  const kekFile = config.secrets.key_encryption_key_file;
+  const secrets = kekFile === undefined ? config.secrets : { key_encryption_key_file: path.resolve(baseDir, kekFile) };
+  return { ...config, issuer, storage, clusters, secrets };
 }
 
 /** Reads and validates a config file. */

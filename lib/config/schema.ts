@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_PUBLISH_AHEAD_SECONDS, MIN_PUBLISH_AHEAD_SECONDS } from '../oidc/key-timing';
 import { parseDuration } from '../util/duration';
 
 /**
@@ -178,8 +179,18 @@ export const ConfigSchema = z
         algorithm: z.enum(['RS256', 'ES256']).default('RS256'),
         /** How often a new signing key replaces the current one. */
         rotation_period: duration('rotation_period', 3600, 365 * 86400).default(30 * 86400),
+        /** How long a new key is in the JWKS before it signs (lib/oidc/key-timing.ts). */
+        publish_ahead: duration('publish_ahead', MIN_PUBLISH_AHEAD_SECONDS, 86400).default(DEFAULT_PUBLISH_AHEAD_SECONDS),
       })
-      .default({ algorithm: 'RS256', rotation_period: 30 * 86400 }),
+      .default({ algorithm: 'RS256', rotation_period: 30 * 86400, publish_ahead: DEFAULT_PUBLISH_AHEAD_SECONDS })
+      .refine((s) => s.publish_ahead < s.rotation_period, { path: ['publish_ahead'], message: 'must be shorter than rotation_period' }),
+    /** Where the key-encryption key comes from (or $KUBEGATE_KEY_ENCRYPTION_KEY): lib/crypto/kek.ts. */
+    secrets: z
+      .strictObject({
+        /** A file holding base64 of 32 random bytes; relative to the config file's directory. */
+        key_encryption_key_file: z.string().min(1, 'must be the path of a file').optional(),
+      })
+      .default({}),
     storage: z
       .strictObject({
         sqlite: z

@@ -1,6 +1,7 @@
 import type { Store } from '../store/types';
 import { discoveryDocument, ISSUER_PATHS } from './discovery';
 import { json, NO_STORE, type IssuerRequest, type IssuerResponse } from './http';
+import { JWKS_CACHE_CONTROL as JWKS_CACHE } from './key-timing';
 import type { KeyManager, SigningAlg } from './keys';
 import { handleTokenRequest, type TokenEndpointDeps } from './token-endpoint';
 
@@ -13,8 +14,6 @@ export interface IssuerRoutesDeps extends TokenEndpointDeps {
 export type IssuerHandler = (req: IssuerRequest) => Promise<IssuerResponse> | IssuerResponse;
 
 const METADATA_CACHE = 'public, max-age=300';
-/** Short, so an API server or proxy that caches the JWKS sees a rotated key soon. */
-const JWKS_CACHE = 'public, max-age=60';
 
 function onlyGet(handler: IssuerHandler): IssuerHandler {
   return (req) => {

@@ -281,7 +281,10 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           ['k1', t1, t1 + 10 * MIN],
         ]);
         expect(keys[0]!.private_jwk).toBe(keyRow('k2', t1).private_jwk);
-        expect((await store.listAudit({ limit: 10, kind: 'key.rotated' })).map((e) => e.details.kid)).toEqual(['k2', 'k1']);
+        expect((await store.listAudit({ limit: 10, kind: 'key.created' })).map((e) => [e.details.kid, e.details.retired])).toEqual([
+          ['k2', ['k1']],
+          ['k1', []],
+        ]);
 
         expect(await store.deleteExpiredSigningKeys(t1 + 10 * MIN - 1)).toBe(0);
         expect(await store.deleteExpiredSigningKeys(t1 + 10 * MIN)).toBe(1);
@@ -289,6 +292,54 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         // The current key is never deleted, however late it is.
         expect(await store.deleteExpiredSigningKeys(t1 + 1000 * 24 * 60 * MIN)).toBe(0);
         expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(['k2']);
+      });
+
+      it('schedules a key ahead, then retires its predecessors once, when it has started signing', async () => {
+        await store.activateSigningKey(keyRow('k1', T0), 0, T0);
+        const next = { ...keyRow('k2', T0 + MIN), activates_at: T0 + 16 * MIN };
+        await store.scheduleSigningKey(next, T0 + MIN);
+        expect(await store.listSigningKeys()).toEqual([next, keyRow('k1', T0)]);
+        expect((await store.listAudit({ limit: 10, kind: 'key.published' })).map((e) => e.details)).toEqual([
+          { kid: 'k2', alg: 'ES256', activates_at: T0 + 16 * MIN },
+        ]);
+
+        const expires = T0 + 30 * MIN;
+        expect(await store.retireSigningKeysBefore(next, expires, T0 + 17 * MIN)).toEqual(['k1']);
+        // Idempotent: a second process doing the same finds nothing to do, and audits nothing.
+        expect(await store.retireSigningKeysBefore(next, expires, T0 + 17 * MIN)).toEqual([]);
+        const keys = await store.listSigningKeys();
+        expect(keys.map((k) => [k.kid, k.retired_at, k.expires_at])).toEqual([
+          ['k2', null, null],
+          ['k1', T0 + 16 * MIN, expires],
+        ]);
+        expect((await store.listAudit({ limit: 10, kind: 'key.rotated' })).map((e) => e.details)).toEqual([{ kid: 'k2', retired: ['k1'] }]);
+      });
+
+      it('revokes a key once, with an audit event; revoked keys are deleted at the next clean-up', async () => {
+        await store.activateSigningKey(keyRow('k1', T0), 0, T0);
+        await store.activateSigningKey(keyRow('k2', T0 + MIN), T0 + 99 * MIN, T0 + MIN);
+        expect(await store.revokeSigningKey('k2', T0 + 2 * MIN, { kind: 'key.revoked', details: { by: 'admin-command' } })).toBe(true);
+        expect(await store.revokeSigningKey('k2', T0 + 3 * MIN, { kind: 'key.revoked' })).toBe(false);
+        expect(await store.revokeSigningKey('nope', T0 + 3 * MIN, { kind: 'key.revoked' })).toBe(false);
+        expect((await store.listSigningKeys()).map((k) => [k.kid, k.revoked_at])).toEqual([
+          ['k2', T0 + 2 * MIN],
+          ['k1', null],
+        ]);
+        expect((await store.listAudit({ limit: 10, kind: 'key.revoked' })).map((e) => e.details)).toEqual([{ by: 'admin-command', kid: 'k2' }]);
+        // A revoked key is never retired by a later activation (it stays withdrawn), and is cleaned up.
+        await store.activateSigningKey(keyRow('k3', T0 + 4 * MIN), T0 + 99 * MIN, T0 + 4 * MIN);
+        expect((await store.listSigningKeys()).find((k) => k.kid === 'k2')!.retired_at).toBeNull();
+        expect(await store.deleteExpiredSigningKeys(T0 + 5 * MIN)).toBe(1);
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(['k3', 'k1']);
+      });
+
+      it('replaces a private half only if it still holds the expected value', async () => {
+        await store.activateSigningKey(keyRow('k1', T0), 0, T0);
+        const clear = keyRow('k1', T0).private_jwk;
+        expect(await store.replaceSigningKeyPrivate('k1', 'something else', 'sealed-1')).toBe(false);
+        expect(await store.replaceSigningKeyPrivate('k1', clear, 'sealed-1')).toBe(true);
+        expect(await store.replaceSigningKeyPrivate('k1', clear, 'sealed-2')).toBe(false);
+        expect((await store.listSigningKeys())[0]!.private_jwk).toBe('sealed-1');
       });
     });
 
@@ -304,6 +355,15 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const values = await Promise.all([1, 2, 3, 4].map((i) => store.getOrCreateSecret('racy', () => `v${i}`, T0)));
         expect(new Set(values).size).toBe(1);
         expect(await store.getOrCreateSecret('racy', () => 'late', T0)).toBe(values[0]);
+      });
+
+      it('replaces a value only if it still holds the expected one', async () => {
+        await store.getOrCreateSecret('auth_secret', () => 'clear', T0);
+        expect(await store.replaceSecret('auth_secret', 'other', 'sealed-1')).toBe(false);
+        expect(await store.replaceSecret('auth_secret', 'clear', 'sealed-1')).toBe(true);
+        expect(await store.replaceSecret('auth_secret', 'clear', 'sealed-2')).toBe(false);
+        expect(await store.replaceSecret('missing', 'clear', 'x')).toBe(false);
+        expect(await store.getOrCreateSecret('auth_secret', () => 'new', T0)).toBe('sealed-1');
       });
     });
 

@@ -341,28 +341,72 @@ export class KyselyStore implements Store {
   }
 
   async listSigningKeys(): Promise<SigningKeyRow[]> {
-    return (await this.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').execute()).map(toKey);
+    return (await this.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').orderBy('kid').execute()).map(toKey);
   }
 
   async activateSigningKey(next: SigningKeyRow, retireExpiresAt: number, now: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx
+      const retired = await trx
         .updateTable('signing_keys')
         .set({ retired_at: now, expires_at: retireExpiresAt })
         .where('retired_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .returning('kid')
         .execute();
       await trx.insertInto('signing_keys').values(next).execute();
-      await this.audit(trx, { kind: 'key.rotated', details: { kid: next.kid, alg: next.alg } }, now);
+      await this.audit(trx, { kind: 'key.created', details: { kid: next.kid, alg: next.alg, retired: retired.map((r) => r.kid) } }, now);
+    });
+  }
+
+  async scheduleSigningKey(next: SigningKeyRow, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('signing_keys').values(next).execute();
+      await this.audit(trx, { kind: 'key.published', details: { kid: next.kid, alg: next.alg, activates_at: next.activates_at } }, now);
+    });
+  }
+
+  async retireSigningKeysBefore(successor: { kid: string; activates_at: number }, expiresAt: number, now: number): Promise<string[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const retired = await trx
+        .updateTable('signing_keys')
+        .set({ retired_at: successor.activates_at, expires_at: expiresAt })
+        .where('retired_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .where('kid', '!=', successor.kid)
+        .where('activates_at', '<', successor.activates_at)
+        .returning('kid')
+        .execute();
+      const kids = retired.map((r) => r.kid);
+      if (kids.length > 0) await this.audit(trx, { kind: 'key.rotated', details: { kid: successor.kid, retired: kids } }, now);
+      return kids;
+    });
+  }
+
+  async revokeSigningKey(kid: string, now: number, audit: AuditInput): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('signing_keys').set({ revoked_at: now }).where('kid', '=', kid).where('revoked_at', 'is', null).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) return false;
+      await this.audit(trx, { ...audit, details: { ...audit.details, kid } }, now);
+      return true;
     });
   }
 
   async deleteExpiredSigningKeys(now: number): Promise<number> {
     const r = await this.db
       .deleteFrom('signing_keys')
-      .where('retired_at', 'is not', null)
-      .where('expires_at', '<=', now)
+      .where((eb) => eb.or([eb('revoked_at', 'is not', null), eb.and([eb('retired_at', 'is not', null), eb('expires_at', '<=', now)])]))
       .executeTakeFirst();
     return Number(r.numDeletedRows);
+  }
+
+  async replaceSigningKeyPrivate(kid: string, expected: string, next: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('signing_keys')
+      .set({ private_jwk: next })
+      .where('kid', '=', kid)
+      .where('private_jwk', '=', expected)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   async getOrCreateSecret(name: string, generate: () => string, now: number): Promise<string> {
@@ -373,6 +417,11 @@ export class KyselyStore implements Store {
       .execute();
     const row = await this.db.selectFrom('server_secrets').select('value').where('name', '=', name).executeTakeFirstOrThrow();
     return row.value;
+  }
+
+  async replaceSecret(name: string, expected: string, next: string): Promise<boolean> {
+    const r = await this.db.updateTable('server_secrets').set({ value: next }).where('name', '=', name).where('value', '=', expected).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   async appendAudit(event: AuditInput, now: number): Promise<void> {

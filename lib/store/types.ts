@@ -98,9 +98,9 @@ export interface SigningKeyRow {
   private_jwk: string;
   public_jwk: string;
   created_at: number;
-  /** When it starts signing; published in the JWKS from created_at on. */
+  /** When it starts signing; published in the JWKS from created_at on (see signing.publish_ahead). */
   activates_at: number;
-  /** When it stopped signing (null while current). */
+  /** When it stopped signing: its successor's activates_at (null while no successor has signed). */
   retired_at: number | null;
   /** When it leaves the JWKS: after every token it signed has expired. */
   expires_at: number | null;
@@ -199,13 +199,33 @@ export interface Store {
   /** Revokes one family (idempotent: an already revoked family keeps its first reason). */
   revokeFamily(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean>;
 
+  /** Every signing key row, newest first. `private_jwk` is as stored (encrypted: lib/crypto/kek.ts). */
   listSigningKeys(): Promise<SigningKeyRow[]>;
-  /** Inserts `next` as the current key and retires every other unretired key, atomically. */
+  /**
+   * Inserts `next`, signing from now, and retires every other unretired key
+   * (retired_at = now, expires_at = retireExpiresAt), atomically; audits `key.created`.
+   */
   activateSigningKey(next: SigningKeyRow, retireExpiresAt: number, now: number): Promise<void>;
+  /** Inserts `next`, published now and signing from its `activates_at`; audits `key.published`. */
+  scheduleSigningKey(next: SigningKeyRow, now: number): Promise<void>;
+  /**
+   * Records that `successor` started signing at its `activates_at`: every
+   * unretired, unrevoked key that activated before it gets retired_at =
+   * that time and `expiresAt`. Idempotent (the first caller audits `key.rotated`);
+   * returns the kids it retired.
+   */
+  retireSigningKeysBefore(successor: { kid: string; activates_at: number }, expiresAt: number, now: number): Promise<string[]>;
+  /** Withdraws a key for good (revoked_at = now), with an audit event; false if unknown or already revoked. */
+  revokeSigningKey(kid: string, now: number, audit: AuditInput): Promise<boolean>;
+  /** Deletes retired keys past their expiry, and revoked keys. */
   deleteExpiredSigningKeys(now: number): Promise<number>;
+  /** Compare-and-set of a key's stored private half (encrypting a row written in clear). */
+  replaceSigningKeyPrivate(kid: string, expected: string, next: string): Promise<boolean>;
 
   /** Returns the named server secret, creating it with `generate()` if absent (race-safe across replicas). */
   getOrCreateSecret(name: string, generate: () => string, now: number): Promise<string>;
+  /** Compare-and-set of a server secret's stored value (encrypting a row written in clear). */
+  replaceSecret(name: string, expected: string, next: string): Promise<boolean>;
 
   appendAudit(event: AuditInput, now: number): Promise<void>;
   listAudit(filter: { limit: number; userId?: string; kind?: AuditKind; familyId?: string }): Promise<AuditEvent[]>;

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseConfig, type ResolvedCluster, type ResolvedConfig } from '../../lib/config/load';
+import { KeyEncryptionKey } from '../../lib/crypto/kek';
 import { mintCredential, type MintedCredential } from '../../lib/oidc/mint';
 import type { IssuerRequest, IssuerResponse } from '../../lib/oidc/http';
 import { generateSigningKey, type SigningAlg } from '../../lib/oidc/keys';
@@ -148,12 +149,22 @@ export function parseTestConfig(yaml: string = ENDPOINT_CONFIG_YAML, env: Record
   return parseConfig(yaml, { source: 'test.yaml', env, baseDir: '/nonexistent-kubegate-test' });
 }
 
+/** The key-encryption key every unit test's runtime uses (base64 of 32 bytes). */
+export const TEST_KEK_BASE64 = Buffer.alloc(32, 7).toString('base64');
+let kekCache: Promise<KeyEncryptionKey> | undefined;
+export function testKek(): Promise<KeyEncryptionKey> {
+  return (kekCache ??= KeyEncryptionKey.parse(TEST_KEK_BASE64, 'test').then((k) => {
+    if (typeof k === 'string') throw new Error(k);
+    return k;
+  }));
+}
+
 const keyCache = new Map<SigningAlg, Promise<SigningKeyRow>>();
-/** One signing key per algorithm per test file: RSA key generation is slow. */
+/** One signing key per algorithm per test file: RSA key generation is slow. Encrypted with testKek(). */
 export function cachedSigningKey(alg: SigningAlg): Promise<SigningKeyRow> {
   let p = keyCache.get(alg);
   if (!p) {
-    p = generateSigningKey(alg, 0);
+    p = testKek().then((kek) => generateSigningKey(alg, 0, kek));
     keyCache.set(alg, p);
   }
   return p;
@@ -162,7 +173,7 @@ export function cachedSigningKey(alg: SigningAlg): Promise<SigningKeyRow> {
 /** Puts a ready signing key into the store, so KeyManager.open has nothing to generate. */
 export async function seedSigningKey(store: Store, alg: SigningAlg, now: number): Promise<string> {
   const row = await cachedSigningKey(alg);
-  await store.activateSigningKey({ ...row, created_at: now }, now, now);
+  await store.activateSigningKey({ ...row, created_at: now, activates_at: now }, now, now);
   return row.kid;
 }
 
@@ -199,7 +210,7 @@ export async function openTestEnv(
   const config = parseTestConfig(opts.yaml ?? ENDPOINT_CONFIG_YAML);
   const store = opts.store ?? (await openSqliteStore(':memory:'));
   if ((await store.listSigningKeys()).length === 0) await seedSigningKey(store, opts.alg ?? config.signing.algorithm, clock.now());
-  const rt = await createRuntime(config, { store, now: clock.now, log: silentLogger, keySyncIntervalMs: 24 * HOUR });
+  const rt = await createRuntime(config, { kek: await testKek(), store, now: clock.now, log: silentLogger, keySyncIntervalMs: 24 * HOUR });
   const cluster = (name: string) => {
     const c = rt.clusters.get(name);
     if (!c) throw new Error(`no cluster ${name} in the test config`);

@@ -5,6 +5,7 @@
  * `dist/server.mjs` and says how to make them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,8 @@ export interface KubegateSetup {
   idTokenLifetime?: number;
   /** Seconds. */
   reuseGrace?: number;
+  /** Seconds a new signing key is published before it signs (signing.publish_ahead). */
+  publishAhead?: number;
 }
 
 export const STAGE_SECRET = 's3cr3t:/+%';
@@ -57,6 +60,8 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
   const issuer = `http://127.0.0.1:${port}`;
   const dbPath = path.join(dir, 'kubegate.db');
   const configPath = path.join(dir, 'kubegate.yaml');
+  // The key-encryption key for the database's secrets, beside the config as the embedded default keeps it.
+  fs.writeFileSync(path.join(dir, 'kubegate.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
   // JSON is YAML: no quoting surprises for the secret's ':' '/' '+' '%'.
   const config = {
     issuer: {
@@ -66,8 +71,9 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
       session_lifetime: '12h',
       refresh_reuse_grace: `${setup.reuseGrace ?? 2}s`,
     },
-    signing: { algorithm: setup.alg ?? 'RS256' },
+    signing: { algorithm: setup.alg ?? 'RS256', ...(setup.publishAhead ? { publish_ahead: `${setup.publishAhead}s` } : {}) },
     storage: { sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full' } },
+    secrets: { key_encryption_key_file: 'kubegate.key' },
     upstreams: [{ id: 'local', type: 'local', display_name: 'Local account' }],
     clusters: [
       { name: 'prod', display_name: 'Production', server: 'https://127.0.0.1:6443', client_id: 'kubernetes' },

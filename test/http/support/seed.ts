@@ -7,9 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { loadConfigFile, type ResolvedCluster, type ResolvedConfig } from '../../../lib/config/load';
+import { loadKek } from '../../../lib/crypto/kek';
 import { KeyManager } from '../../../lib/oidc/keys';
 import { mintCredential, type MintedCredential } from '../../../lib/oidc/mint';
 import { hashRefreshToken } from '../../../lib/oidc/refresh-tokens';
+import { keyPolicy } from '../../../lib/runtime';
 import { openSqliteStore } from '../../../lib/store/sqlite';
 import type { LoginSession, Store, User } from '../../../lib/store/types';
 
@@ -27,16 +29,9 @@ export interface Seeder {
 export async function openSeeder(configPath: string): Promise<Seeder> {
   const config = loadConfigFile(configPath, {});
   if (!config.storage.sqlite) throw new Error('the seeder works on the SQLite store only');
+  const { kek } = await loadKek({ env: {}, file: config.secrets.key_encryption_key_file, configFile: configPath });
   const store = await openSqliteStore(config.storage.sqlite.path, { synchronous: config.storage.sqlite.synchronous });
-  const keys = await KeyManager.open(
-    store,
-    {
-      alg: config.signing.algorithm,
-      rotationPeriodMs: config.signing.rotation_period * 1000,
-      retainMs: (config.issuer.id_token_lifetime + 600) * 1000,
-    },
-    Date.now(),
-  );
+  const keys = await KeyManager.open(store, keyPolicy(config), kek, Date.now());
   const clusters = new Map<string, ResolvedCluster>(config.clusters.map((c) => [c.name, c]));
   let defaultWho: { user: User; session: LoginSession } | undefined;
 

@@ -1,0 +1,128 @@
+/**
+ * `kubegate rotate-key` against the built server while kubectl keeps
+ * refreshing: the new key is in the JWKS for longer than a cached JWKS lives
+ * before the server signs with it, so neither a default jose remote-JWKS
+ * verifier nor one that honours the JWKS `max-age` ever fails.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JWKS_MAX_AGE_SECONDS, KEY_SYNC_INTERVAL_SECONDS, MIN_PUBLISH_AHEAD_SECONDS } from '../../lib/oidc/key-timing';
+import { kubectlRefresh } from './support/client';
+import { KubegateServer, prepareKubegate, PROJECT_DIR } from './support/kubegate';
+import { openSeeder, type Seeder } from './support/seed';
+
+function admin(configPath: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(PROJECT_DIR, 'scripts/kubegate.mjs'), ...args], { env: { ...process.env, KUBEGATE_CONFIG: configPath } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A verifier that caches the JWKS for exactly its `Cache-Control: max-age` and never fetches it before (a strict HTTP cache). */
+function maxAgeVerifier(url: string): { getKey: JWTVerifyGetKey; fetches: number } {
+  let doc: JSONWebKeySet | undefined;
+  let until = 0;
+  const self = {
+    fetches: 0,
+    getKey: (async (header, token) => {
+      if (!doc || Date.now() >= until) {
+        const res = await fetch(url);
+        const maxAge = Number(/max-age=(\d+)/.exec(res.headers.get('cache-control') ?? '')?.[1]);
+        doc = (await res.json()) as JSONWebKeySet;
+        until = Date.now() + maxAge * 1000;
+        self.fetches++;
+      }
+      return createLocalJWKSet(doc)(header, token);
+    }) as JWTVerifyGetKey,
+  };
+  return self;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let server: KubegateServer;
+let seeder: Seeder;
+beforeAll(async () => {
+  // The shortest lead the config accepts: one JWKS cache lifetime + the sync interval + a margin.
+  server = new KubegateServer(await prepareKubegate({ publishAhead: MIN_PUBLISH_AHEAD_SECONDS }, 'kubegate-key-rotation-'));
+  await server.start();
+  seeder = await openSeeder(server.files.configPath);
+});
+afterAll(async () => {
+  await seeder?.close();
+  await server?.stop();
+});
+
+describe('rotate-key while kubectl refreshes', () => {
+  it(
+    'publishes the next key at once and signs with it publish_ahead later: zero verification failures across the switch',
+    async () => {
+      const { issuer, configPath } = server.files;
+      const jwksUrl = `${issuer}/oidc/jwks`;
+      const jwksRes = await fetch(jwksUrl);
+      expect(jwksRes.headers.get('cache-control')).toBe(`public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+      const oldKid = ((await jwksRes.json()) as JSONWebKeySet).keys[0]!.kid!;
+
+      // Many credentials, refreshed in turn, as a team's kubectl would: no family refreshes more than kubectl does.
+      const tokens: string[] = [];
+      for (let i = 0; i < 30; i++) tokens.push((await seeder.mint('prod')).refreshToken);
+      const verifiers = { 'jose createRemoteJWKSet (defaults)': createRemoteJWKSet(new URL(jwksUrl)), 'honours max-age': maxAgeVerifier(jwksUrl).getKey };
+      const failures: string[] = [];
+      const signed: { kid: string; at: number }[] = [];
+      let n = 0;
+      const refreshAndVerify = async () => {
+        const i = n++ % tokens.length;
+        const r = await kubectlRefresh(issuer, 'kubernetes', '', tokens[i]!);
+        expect(r.status, r.text).toBe(200);
+        tokens[i] = r.json.refresh_token as string;
+        const idToken = r.json.id_token as string;
+        const at = Date.now();
+        signed.push({ kid: decodeProtectedHeader(idToken).kid!, at });
+        for (const [name, getKey] of Object.entries(verifiers)) {
+          await jwtVerify(idToken, getKey, { issuer, audience: 'kubernetes' }).catch((err: Error) =>
+            failures.push(`${new Date(at).toISOString()} ${name}: ${err.message}`),
+          );
+        }
+      };
+      // Both verifiers hold the JWKS as it is before the rotation.
+      for (let i = 0; i < 3; i++) await refreshAndVerify();
+
+      const out = await admin(configPath, 'rotate-key');
+      expect(out.code, out.stderr).toBe(0);
+      const rotatedAt = Date.now();
+      const newKid = /published signing key (\S+) now/.exec(out.stdout)?.[1];
+      expect(newKid, out.stdout).toBeDefined();
+      expect(out.stdout).toMatch(new RegExp(`it starts signing at \\S+Z, in ${MIN_PUBLISH_AHEAD_SECONDS} s \\(signing\\.publish_ahead\\)`));
+      expect(out.stdout).toContain(`${oldKid} signs until then`);
+      const row = (await seeder.store.listSigningKeys()).find((k) => k.kid === newKid)!;
+      expect(row.activates_at - row.created_at).toBe(MIN_PUBLISH_AHEAD_SECONDS * 1000);
+
+      let publishedAt: number | undefined;
+      while (Date.now() < row.activates_at + 2 * KEY_SYNC_INTERVAL_SECONDS * 1000 + 5_000 || !signed.some((s) => s.kid === newKid)) {
+        if (publishedAt === undefined) {
+          const doc = (await (await fetch(jwksUrl)).json()) as JSONWebKeySet;
+          if (doc.keys.some((k) => k.kid === newKid)) publishedAt = Date.now();
+        }
+        await refreshAndVerify();
+        await sleep(700);
+        if (Date.now() > row.activates_at + 60_000) break;
+      }
+
+      expect(failures).toEqual([]);
+      // Published within one sync interval of the command; never signing before its activation.
+      expect(publishedAt! - rotatedAt).toBeLessThanOrEqual(KEY_SYNC_INTERVAL_SECONDS * 1000 + 1000);
+      expect(signed.filter((s) => s.at < row.activates_at).every((s) => s.kid === oldKid)).toBe(true);
+      const firstNew = signed.find((s) => s.kid === newKid);
+      expect(firstNew, 'the new key never signed').toBeDefined();
+      expect(firstNew!.at - publishedAt!).toBeGreaterThan(JWKS_MAX_AGE_SECONDS * 1000);
+      expect(firstNew!.at - row.activates_at).toBeLessThanOrEqual(KEY_SYNC_INTERVAL_SECONDS * 1000 + 1500);
+      // The old key stays published for the tokens it signed.
+      const after = (await (await fetch(jwksUrl)).json()) as JSONWebKeySet;
+      expect(after.keys.map((k) => k.kid)).toEqual([newKid, oldKid]);
+    },
+    4 * 60_000,
+  );
+});
