@@ -171,6 +171,8 @@ export const ConfigSchema = z
       id_token_lifetime: duration('id_token_lifetime', 1, 3600).default(60),
       refresh_idle_timeout: duration('refresh_idle_timeout', 10, 30 * 86400).default(15 * 60),
       session_lifetime: duration('session_lifetime', 60, 90 * 86400).default(12 * 3600),
+      /** A browser session unused this long is signed out (kubectl credentials keep refresh_idle_timeout). */
+      web_session_idle_timeout: duration('web_session_idle_timeout', 60, 90 * 86400).default(3600),
       refresh_reuse_grace: duration('refresh_reuse_grace', 0, 300).default(10),
     }),
     signing: z

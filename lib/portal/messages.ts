@@ -9,6 +9,8 @@ const SIGN_IN_ERRORS: Record<string, string> = {
   Verification: 'The sign-in link is no longer valid. Start again.',
   unknown_upstream: 'That sign-in method is not available.',
   session_ended: 'Your session has ended. Sign in again.',
+  session_idle: 'You were signed out after a period of inactivity. Sign in again.',
+  offboarded: 'Your account no longer has access here. If that is a mistake, tell your platform team.',
   Default: 'Sign-in failed. Try again.',
 };
 
