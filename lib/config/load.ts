@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
+import { AppError } from '../util/errors';
 import { ConfigSchema, PRIVATE_KEY_RE, type ClusterConfig, type Config } from './schema';
 
 /** A cluster whose CA has been read: `ca_pem` is the PEM text, whichever way it was given. */
@@ -12,11 +13,10 @@ export type ResolvedConfig = Omit<Config, 'clusters' | 'issuer'> & {
 type CaSource = { data?: string; file?: string };
 
 /** Every problem found in a config file, each prefixed by the path of the bad field. */
-export class ConfigError extends Error {
+export class ConfigError extends AppError {
   readonly problems: string[];
   constructor(source: string, problems: string[]) {
-    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
+    super('invalid_config', `invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.problems = problems;
   }
 }
