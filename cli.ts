@@ -100,6 +100,7 @@ main(process.argv.slice(2)).then(
     // a message may quote what someone typed.
     const text = err instanceof AppError ? err.message : String(err instanceof Error ? err.stack : err);
     process.stderr.write(`kubegate: ${text.split('\n').map(escapeForTerminal).join('\n')}\n`);
-    process.exit(err instanceof ConfigError || (err instanceof AdminError && err.code === 'usage') ? 2 : 1);
+    const usage = err instanceof ConfigError || (err instanceof AdminError && (err.code === 'usage' || err.code === 'unknown_kind'));
+    process.exit(usage ? 2 : 1);
   },
 );
