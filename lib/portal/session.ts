@@ -57,3 +57,17 @@ export async function requirePortalSession(): Promise<PortalContext> {
   if (s.status === 'active') return s.ctx;
   redirect(s.status === 'ended' ? `/login?error=${s.reason}` : '/login');
 }
+
+/**
+ * For sign-out only: the login session behind the cookie if it was never
+ * revoked, even when it is idle or past its end. Signing out after the idle
+ * timeout must still end the credentials minted from that session, as the
+ * signed-out page promises.
+ */
+export async function sessionToSignOut(): Promise<PortalContext | undefined> {
+  const [rt, s] = await Promise.all([getRuntime(), auth()]);
+  if (!s?.sid) return undefined;
+  const found = await rt.store.getLoginSession(s.sid);
+  if (!found || found.session.revoked_at !== null) return undefined;
+  return { rt, session: found.session, user: found.user };
+}
