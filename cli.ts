@@ -3,64 +3,87 @@
  * store, safe to run while Kubegate serves (SQLite WAL; servers pick up a
  * key change within 5 s, and revocations at the next refresh).
  *
- *   sessions [--user NAME]        active sign-ins
- *   revoke-session ID             end one sign-in and all its credentials
- *   revoke-user NAME              end every sign-in of a user (offboarding)
- *   audit [--limit N] [--kind K]  the newest audit events, oldest first
- *   keys                          signing keys: which signs, which is next, which are published
- *   rotate-key                    publish the next signing key now; it signs after signing.publish_ahead
- *   revoke-key KID                withdraw a compromised key at once; a new key signs now
+ *   sessions [--user NAME] [--json]        active sign-ins
+ *   revoke-session ID                      end one sign-in and all its credentials
+ *   revoke-user NAME                       end every sign-in of a user (offboarding)
+ *   audit [--limit N] [--kind K] [--json]  the newest audit events, oldest first
+ *   keys                                   signing keys: which signs, which is next, which are published
+ *   rotate-key                             publish the next signing key now; it signs after signing.publish_ahead
+ *   revoke-key KID                         withdraw a compromised key at once; a new key signs now
+ *
+ * Text output escapes control and bidi characters (a username is whatever
+ * someone typed at the sign-in form); `--json` prints JSON lines: one JSON
+ * object per session or event, one per line.
  */
 import { parseArgs } from 'node:util';
-import { AdminError, listSessions, revokeSession, revokeUser, showAudit } from './lib/admin/commands';
+import { AdminError, listSessions, parseAuditKind, revokeSession, revokeUser, showAudit } from './lib/admin/commands';
 import { listKeys, revokeKey, rotateKey } from './lib/admin/keys';
+import { escapeForTerminal } from './lib/admin/terminal';
 import { ConfigError } from './lib/config/load';
 import { bootRuntime } from './lib/runtime-global';
-import type { AuditKind } from './lib/store/types';
+import { AppError } from './lib/util/errors';
 import { silentLogger } from './lib/util/log';
 
 const USAGE = `usage: kubegate <command>
-  sessions [--user NAME]        list active sign-ins
-  revoke-session ID             end one sign-in and every credential minted from it
-  revoke-user NAME              end every sign-in of a user
-  audit [--limit N] [--kind K]  show the newest audit events
-  keys                          list signing keys: which signs, which is next, which are published
-  rotate-key                    publish the next signing key now; it signs after signing.publish_ahead
-  revoke-key KID                withdraw a compromised signing key at once; a new key signs now`;
+  sessions [--user NAME] [--json]        list active sign-ins
+  revoke-session ID                      end one sign-in and every credential minted from it
+  revoke-user NAME                       end every sign-in of a user
+  audit [--limit N] [--kind K] [--json]  show the newest audit events, oldest first
+  keys                                   list signing keys: which signs, which is next, which are published
+  rotate-key                             publish the next signing key now; it signs after signing.publish_ahead
+  revoke-key KID                         withdraw a compromised signing key at once; a new key signs now
+--json prints JSON lines: one object per session or event, one per line.`;
+
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        user: { type: 'string' },
+        limit: { type: 'string', default: '50' },
+        kind: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // node:util's parse errors (unknown option, missing value) are usage errors, not crashes.
+    throw new AdminError('usage', `${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { user: { type: 'string' }, limit: { type: 'string', default: '50' }, kind: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
+  const { values, positionals } = parseCommandLine(argv);
   const [command, arg] = positionals;
   if (values.help || !command || command === 'help') {
     process.stdout.write(USAGE + '\n');
     return command || values.help ? 0 : 2; // bare `kubegate` is a usage error
   }
+  // Arguments are checked before the store is opened: a typo costs nothing.
+  const format = values.json ? 'json' : 'text';
+  const kind = command === 'audit' ? parseAuditKind(values.kind) : undefined;
+  const limit = Number(values.limit);
+  if (command === 'audit' && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw new AdminError('usage', '--limit must be a whole number from 1 to 10000');
   const { rt } = await bootRuntime({ log: silentLogger });
   const now = rt.now();
   try {
     let lines: string[];
     switch (command) {
       case 'sessions':
-        lines = await listSessions(rt.store, { username: values.user, now });
+        lines = await listSessions(rt.store, { username: values.user, now, format });
         break;
       case 'revoke-session':
-        if (!arg) throw new AdminError('revoke-session needs a session id (see `kubegate sessions`)');
+        if (!arg) throw new AdminError('usage', 'revoke-session needs a session id (see `kubegate sessions`)');
         lines = await revokeSession(rt.store, arg, now);
         break;
       case 'revoke-user':
-        if (!arg) throw new AdminError('revoke-user needs a username');
+        if (!arg) throw new AdminError('usage', 'revoke-user needs a username');
         lines = await revokeUser(rt.store, arg, now);
         break;
-      case 'audit': {
-        const limit = Number(values.limit);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new AdminError('--limit must be a whole number from 1 to 10000');
-        lines = await showAudit(rt.store, { limit, kind: values.kind as AuditKind | undefined });
+      case 'audit':
+        lines = await showAudit(rt.store, { limit, kind, format });
         break;
-      }
       case 'keys':
         lines = listKeys(rt.keys, now);
         break;
@@ -68,13 +91,13 @@ async function main(argv: string[]): Promise<number> {
         lines = await rotateKey(rt.keys, now);
         break;
       case 'revoke-key':
-        if (!arg) throw new AdminError('revoke-key needs a key id (see `kubegate keys`)');
+        if (!arg) throw new AdminError('usage', 'revoke-key needs a key id (see `kubegate keys`)');
         lines = await revokeKey(rt.keys, arg, now);
         break;
       default:
-        throw new AdminError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+        throw new AdminError('usage', `unknown command "${command}"\n${USAGE}`);
     }
-    process.stdout.write(lines.join('\n') + '\n');
+    if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
     return 0;
   } finally {
     await rt.close();
@@ -84,8 +107,12 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const known = err instanceof AdminError || err instanceof ConfigError || (err instanceof TypeError && 'code' in err);
-    process.stderr.write(`kubegate: ${known ? (err as Error).message : String(err instanceof Error ? err.stack : err)}\n`);
-    process.exit(err instanceof ConfigError ? 2 : 1);
+    // Expected failures (AppError: bad arguments, an unknown id, an invalid config, the store unavailable)
+    // show their message; anything else is a bug and shows its stack. Either way escaped, line by line:
+    // a message may quote what someone typed.
+    const text = err instanceof AppError ? err.message : String(err instanceof Error ? err.stack : err);
+    process.stderr.write(`kubegate: ${text.split('\n').map(escapeForTerminal).join('\n')}\n`);
+    const usage = err instanceof ConfigError || (err instanceof AdminError && (err.code === 'usage' || err.code === 'unknown_kind'));
+    process.exit(usage ? 2 : 1);
   },
 );

@@ -96,7 +96,7 @@ test.describe('sessions', () => {
     // The newest other sign-in is the second browser's.
     await rows.nth(1).getByRole('button', { name: 'Revoke' }).click();
     await otherPage.goto(`${topo.portal}/`);
-    await expect(otherPage).toHaveURL(`${topo.portal}/login`);
+    await expect(otherPage).toHaveURL(`${topo.portal}/login?error=session_ended`);
     await other.close();
 
     // This browser is still signed in; revoke the credential handed out above.

@@ -2,7 +2,7 @@
 
 import { signOut } from '@/lib/auth/next-auth';
 import { revokeSession } from '@/lib/portal/credentials';
-import { currentPortalSession } from '@/lib/portal/session';
+import { sessionToSignOut } from '@/lib/portal/session';
 
 /**
  * Sign-out revokes the login session and, with it, every refresh-token
@@ -10,7 +10,7 @@ import { currentPortalSession } from '@/lib/portal/session';
  * id_token lifetime.
  */
 export async function signOutAction(): Promise<void> {
-  const ctx = await currentPortalSession();
+  const ctx = await sessionToSignOut();
   if (ctx) await revokeSession(ctx.rt, ctx.session.id, 'sign_out', { kind: 'user', user: ctx.user, sessionId: ctx.session.id });
   await signOut({ redirectTo: '/login?signed_out=1' });
 }

@@ -54,6 +54,6 @@ describe('revoke-key', () => {
   });
 
   it('refuses an unknown key id with an AdminError', async () => {
-    await expect(revokeKey(env.rt.keys, 'nope', env.clock.now())).rejects.toThrow(new AdminError('no signing key nope (see `kubegate keys`)'));
+    await expect(revokeKey(env.rt.keys, 'nope', env.clock.now())).rejects.toThrow(new AdminError('not_found', 'no signing key nope (see `kubegate keys`)'));
   });
 });

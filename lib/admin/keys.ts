@@ -57,7 +57,7 @@ export async function revokeKey(keys: KeyManager, kid: string, now: number): Pro
   try {
     r = await keys.revoke(kid, now, { details: { by: 'admin-command' } });
   } catch (err) {
-    if (isAppError(err, 'unknown_kid')) throw new AdminError(`no signing key ${kid} (see \`kubegate keys\`)`);
+    if (isAppError(err, 'unknown_kid')) throw new AdminError('not_found', `no signing key ${kid} (see \`kubegate keys\`)`);
     throw err;
   }
   if (!r.revoked) return [`signing key ${kid} was already revoked; ${r.current} signs`];

@@ -1,10 +1,13 @@
-import type { LoginSession, Store, User, UserProfile } from '../store/types';
 import { randomBytes } from 'node:crypto';
+import type { LoginSession, Store, User, UserProfile } from '../store/types';
+import type { Logger } from '../util/log';
 
 export interface LoginDeps {
   store: Store;
   now: () => number;
   sessionLifetimeMs: number;
+  /** Each sign-in is logged at info: who, through which upstream, from where; never a token or the session id. */
+  log?: Pick<Logger, 'info'>;
 }
 
 export interface LoginMeta {
@@ -52,17 +55,6 @@ export async function establishLoginSession(
     },
     now,
   );
+  deps.log?.info('signed in', { user: user.username, upstream: profile.upstream, client_ip: meta.clientIp ?? null, amr: meta.amr });
   return { session, user };
-}
-
-/** The login session behind a cookie, if it is still good. */
-export async function activeLoginSession(
-  store: Store,
-  sid: string,
-  now: number,
-): Promise<{ session: LoginSession; user: User } | undefined> {
-  const found = await store.getLoginSession(sid);
-  if (!found) return undefined;
-  if (found.session.revoked_at !== null || now >= found.session.expires_at) return undefined;
-  return found;
 }

@@ -9,7 +9,8 @@ import { getRuntime } from '../runtime-global';
 import { amrFromClaims, IdentityError, identityFromLocalUser, identityFromOidcClaims } from './identity';
 import { verifyLocalPassword } from './local';
 import { establishLoginSession } from './login';
-import { FailureLimiter } from './rate-limit';
+import { hostPrefixedCookies } from './cookies';
+import { SignInThrottle } from './rate-limit';
 
 declare module 'next-auth' {
   interface Session {
@@ -63,8 +64,7 @@ export function authConfig(rt: Runtime): NextAuthConfig {
   const { config, store, now, log } = rt;
   const upstreams = new Map(config.upstreams.map((u) => [u.id, u]));
   const localUsers = new Map<string, LocalUserConfig>(config.users.map((u) => [u.username, u]));
-  const limiter = new FailureLimiter({ limit: 5, windowMs: 5 * 60_000, now });
-  const ipLimiter = new FailureLimiter({ limit: 30, windowMs: 5 * 60_000, now });
+  const throttle = new SignInThrottle(now);
 
   const providers: NextAuthConfig['providers'] = config.upstreams.map((u) =>
     u.type === 'oidc'
@@ -78,21 +78,33 @@ export function authConfig(rt: Runtime): NextAuthConfig {
             if (!parsed.success) return null;
             const { username, password } = parsed.data;
             const { clientIp } = await requestMeta();
-            const userKey = `${u.id}:${username.toLowerCase()}`;
-            const ipKey = `ip:${clientIp ?? 'unknown'}`;
-            if (limiter.retryAfter(userKey) > 0 || ipLimiter.retryAfter(ipKey) > 0) {
-              await store.appendAudit({ kind: 'session.login_failed', username, client_ip: clientIp, details: { upstream: u.id, reason: 'rate_limited' } }, now());
+            // Usernames are matched exactly, but throttled case-insensitively: `Root` and `root` share a budget.
+            const account = `${u.id}:${username.toLowerCase()}`;
+            const decision = throttle.attempt(account, clientIp);
+            if (!decision.allowed) {
+              // Once per window per throttled key: a flood of refused attempts is not a flood of writes.
+              if (decision.audit) {
+                await store.appendAudit(
+                  {
+                    kind: 'session.login_failed',
+                    username,
+                    client_ip: clientIp,
+                    details: { upstream: u.id, reason: 'rate_limited', scope: decision.scope, retry_after_s: Math.ceil(decision.retryAfterMs / 1000), suppressed: decision.suppressed },
+                  },
+                  now(),
+                );
+                log.warn('local sign-in throttled', { username, client_ip: clientIp, scope: decision.scope });
+              }
               throw new RateLimitedError();
             }
             const user = await verifyLocalPassword(config.users, username, password);
             if (!user) {
-              limiter.fail(userKey);
-              ipLimiter.fail(ipKey);
+              throttle.failed(account, clientIp);
               await store.appendAudit({ kind: 'session.login_failed', username, client_ip: clientIp, details: { upstream: u.id, reason: 'bad_credentials' } }, now());
               log.info('local sign-in failed', { username, client_ip: clientIp });
               return null;
             }
-            limiter.reset(userKey);
+            throttle.succeeded(account, clientIp);
             return { id: user.username };
           },
         }),
@@ -102,6 +114,7 @@ export function authConfig(rt: Runtime): NextAuthConfig {
     secret: rt.authSecret,
     trustHost: true,
     useSecureCookies: true,
+    cookies: hostPrefixedCookies(),
     basePath: '/api/auth',
     session: { strategy: 'jwt', maxAge: config.issuer.session_lifetime },
     pages: { signIn: '/login', error: '/login' },
@@ -162,7 +175,7 @@ export function authConfig(rt: Runtime): NextAuthConfig {
             authTime = typeof claims.auth_time === 'number' ? claims.auth_time * 1000 : undefined;
           }
           const { session } = await establishLoginSession(
-            { store, now, sessionLifetimeMs: config.issuer.session_lifetime * 1000 },
+            { store, now, log, sessionLifetimeMs: config.issuer.session_lifetime * 1000 },
             identity,
             { amr, authTime, ...meta },
           );

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FULL_CONFIG_YAML, LOCAL_PASSWORD_HASH, minimalYaml, TEST_CA_PEM } from '../../test/support/fixtures';
+import { credentialSpec, kubeconfigYaml, renderAllShells } from '../portal/cluster-view';
 import { ConfigError, formatPath, loadConfigFile, parseConfig, type ResolvedConfig } from './load';
 
 let dir: string;
@@ -72,13 +73,14 @@ describe('parseConfig: the full example', () => {
     expect(c.branding).toEqual({ title: 'Example Corp Kubernetes', tagline: 'Sign in to get a kubeconfig.' });
   });
 
-  it('fills in the defaults: 60 s id_token, 15 min idle, 12 h session, 10 s grace, RS256', () => {
+  it('fills in the defaults: 60 s id_token, 15 min idle, 12 h session, 1 h web idle, 10 s grace, RS256', () => {
     const c = parse(minimalYaml());
     expect(c.issuer).toEqual({
       url: 'https://kubegate.example.com',
       id_token_lifetime: 60,
       refresh_idle_timeout: 15 * 60,
       session_lifetime: 12 * 3600,
+      web_session_idle_timeout: 3600,
       refresh_reuse_grace: 10,
     });
     expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400, publish_ahead: 15 * 60 });
@@ -86,6 +88,11 @@ describe('parseConfig: the full example', () => {
     expect(c.server).toEqual({ trust_proxy: false });
     expect(c.branding).toEqual({ title: 'Kubegate' });
     expect([c.clusters, c.upstreams, c.users]).toEqual([[], [], []]);
+  });
+
+  it('defaults storage to an SQLite file kubegate.db beside the config file', () => {
+    const c = parse('issuer: {url: "https://kubegate.example.com"}\n');
+    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full' } });
   });
 
   it('defaults a cluster to namespace "default" and to every signed-in user', () => {
@@ -124,7 +131,6 @@ describe('parseConfig: every error names the bad path', () => {
     { name: 'two unknown keys, each named', yaml: minimalYaml('foo: 1\nbar: 2\n'), expected: ['foo: unknown key', 'bar: unknown key'] },
     { name: 'issuer missing', yaml: 'storage: {sqlite: {path: x.db}}\n', expected: ['issuer: '] },
     { name: 'issuer.url missing', yaml: 'issuer: {}\nstorage: {sqlite: {path: x.db}}\n', expected: ['issuer.url: '] },
-    { name: 'storage missing', yaml: 'issuer: {url: "https://kubegate.example.com"}\n', expected: ['storage: '] },
     { name: 'storage with neither backend', yaml: 'issuer: {url: "https://kubegate.example.com"}\nstorage: {}\n', expected: ['storage: give exactly one of "sqlite" or "postgres"'] },
     { name: 'storage with both backends', yaml: minimalYaml('  postgres: {url: "postgres://db/kubegate"}\n'), expected: ['storage: give exactly one of "sqlite" or "postgres"'] },
     { name: 'postgres URL of another scheme', yaml: 'issuer: {url: "https://kubegate.example.com"}\nstorage: {postgres: {url: "mysql://db"}}\n', expected: ['storage.postgres.url: must be a postgres:// URL'] },
@@ -162,6 +168,7 @@ describe('parseConfig: every error names the bad path', () => {
     { name: 'unknown key in secrets', yaml: minimalYaml('secrets: {key_encryption_key: abc}\n'), expected: ['secrets.key_encryption_key: unknown key'] },
     { name: 'idle timeout equal to id_token lifetime', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 10m\n  refresh_idle_timeout: 10m\n'), expected: ['issuer.refresh_idle_timeout: must be longer than id_token_lifetime'] },
     { name: 'idle timeout shorter than id_token lifetime', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  id_token_lifetime: 20m\n'), expected: ['issuer.refresh_idle_timeout: must be longer than id_token_lifetime'] },
+    { name: 'web idle timeout under a minute', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  web_session_idle_timeout: 30s\n'), expected: ['issuer.web_session_idle_timeout: must be between 60s'] },
     { name: 'session shorter than idle timeout', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  session_lifetime: 10m\n'), expected: ['issuer.session_lifetime: must not be shorter than refresh_idle_timeout'] },
 
     // Clusters.
@@ -285,6 +292,131 @@ users:
     // The message lists every problem, and names the file.
     expect(error!.message).toMatch(/^invalid configuration in kubegate\.yaml:/);
     for (const p of error!.problems) expect(error!.message).toContain(`  - ${p}`);
+  });
+});
+
+describe('parseConfig: every problem in one run', () => {
+  // Regression: schema errors stopped the run before CA files were read, and a field error anywhere
+  // made zod skip the duplicate checks, so a config needed several restarts to fix.
+  it('reports field errors, duplicates, cross-field rules and unreadable CA files together', () => {
+    const yaml = `
+issuer:
+  url: https://kubegate.example.com
+  id_token_lifetime: 20m
+  certificate_authority: {file: missing-issuer-ca.pem}
+clusters:
+  - {name: a, server: "https://a.example.com", client_id: a, certificate_authority: {file: nope.pem}}
+  - {name: a, server: "http://b.example.com", client_id: a, certificate_authority: {file: not-pem.txt}}
+upstreams:
+  - {id: corp, type: oidc, issuer: "http://sso.example.com", client_id: k, colour: blue}
+  - {id: corp, type: oidc, issuer: "https://sso.example.com"}
+users:
+  - {username: alice, password_hash: nope}
+  - {username: alice, password_hash: "${LOCAL_PASSWORD_HASH}"}
+`;
+    const problems = problemsOf(yaml);
+    const paths = problems.map((p) => p.slice(0, p.indexOf(': ')));
+    expect(paths.sort()).toEqual(
+      [
+        // field errors
+        'clusters[1].server',
+        'upstreams[0].colour',
+        'upstreams[1].client_id',
+        'users[0].password_hash',
+        // the https rule of an upstream that has another error too
+        'upstreams[0].issuer',
+        // duplicates, although fields elsewhere are wrong
+        'clusters[1].name',
+        'clusters[1].client_id',
+        'upstreams[1].id',
+        'users[1].username',
+        // cross-field rules
+        'users',
+        'issuer.refresh_idle_timeout',
+        // CA files
+        'issuer.certificate_authority.file',
+        'clusters[0].certificate_authority.file',
+        'clusters[1].certificate_authority.file',
+      ].sort(),
+    );
+    expect(problems).toContain('clusters[1].name: duplicate cluster name "a" (also clusters[0])');
+    expect(problems.find((p) => p.startsWith('clusters[0].certificate_authority.file'))).toMatch(/nope\.pem: ENOENT$/);
+    expect(problems.find((p) => p.startsWith('clusters[1].certificate_authority.file'))).toMatch(/holds no PEM certificate$/);
+  });
+
+  it('stays quiet about rules whose inputs are themselves wrong', () => {
+    // A duration that does not parse is reported once, not again as "shorter than".
+    expect(problemsOf(minimalYaml().replace('issuer:\n', 'issuer:\n  refresh_idle_timeout: soon\n'))).toEqual([
+      expect.stringMatching(/^issuer\.refresh_idle_timeout: must be a duration/),
+    ]);
+    // A list that is not a list gets its type error, and nothing from the duplicate checks.
+    expect(problemsOf(minimalYaml('users: nobody\n'))).toEqual([expect.stringMatching(/^users: /)]);
+  });
+});
+
+describe('parseConfig: values the commands and kubeconfig cannot carry', () => {
+  // Regression: a client_secret with a line break passed validation, and its cluster page answered 500
+  // for every user, after minting a credential.
+  const withSecret = (secret: string) => minimalYaml(`clusters:\n  - {name: a, server: "https://a.example.com", client_id: a, client_secret: ${JSON.stringify(secret)}}\n`);
+
+  it.each([
+    ['a line break', 'abc\ndef', 'contains a line break'],
+    ['a carriage return', 'abc\r', 'contains a line break'],
+    ['a tab', 'abc\tdef', 'U+0009'],
+    ['an escape sequence', 'abc\u001b]0;pwned\u0007', 'U+001B'],
+    ['NUL', 'a\u0000b', 'contains NUL'],
+    ['DEL', 'a\u007fb', 'U+007F'],
+    ['a C1 control', 'a\u009bb', 'U+009B'],
+    ['a bidi override', 'abc\u202edef', 'U+202E'],
+    ['a line separator', 'abc\u2028def', 'U+2028'],
+  ])('refuses a client_secret with %s, naming the field', (_, secret, what) => {
+    const problems = problemsOf(withSecret(secret));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^clusters\[0\]\.client_secret: /);
+    expect(problems[0]).toContain(what);
+    expect(problems[0]).toContain('kubectl commands and kubeconfigs cannot carry it');
+  });
+
+  it.each([
+    ['a CSV quote and comma', 'a"b,c'],
+    ['shell syntax', "$(id) `id` 'x' ; & | %PATH% ^ !"],
+    ['spaces and =', ' pass = word '],
+    ['non-ASCII letters', 'pässwörd-秘密'],
+  ])('accepts a client_secret with %s, and its page renders: commands where the shell can carry it, the kubeconfig always', (_, secret) => {
+    const c = parse(withSecret(secret));
+    const cluster = c.clusters[0]!;
+    expect(cluster.client_secret).toBe(secret);
+    const spec = credentialSpec(c.issuer, cluster, 'alice', { idToken: 'eyJ.x.y', refreshToken: 'kgr_x' });
+    const shells = renderAllShells(spec);
+    // bash and fish carry every accepted secret; cmd.exe and PowerShell may offer the download instead.
+    expect(shells.filter((s) => s.script !== undefined).map((s) => s.shell)).toEqual(expect.arrayContaining(['bash', 'fish']));
+    expect(kubeconfigYaml([spec])).toContain('client-secret');
+  });
+
+  it.each([
+    ['a line break', 'https://a.example.com/\nx', 'contains a line break'],
+    ['a tab', 'https://a.ex\tample.com', 'U+0009'],
+    ['a bidi control', 'https://a.example.com/\u202e', 'U+202E'],
+  ])('refuses a cluster server URL with %s (the URL parser would silently drop it)', (_, server, what) => {
+    const problems = problemsOf(minimalYaml(`clusters:\n  - {name: a, server: ${JSON.stringify(server)}, client_id: a}\n`));
+    expect(problems).toEqual([expect.stringMatching(/^clusters\[0\]\.server: /)]);
+    expect(problems[0]).toContain(what);
+  });
+
+  it('refuses an issuer URL with a line break', () => {
+    const problems = problemsOf(minimalYaml().replace('https://kubegate.example.com', '"https://kubegate.example.com\\n"'));
+    expect(problems).toEqual([expect.stringMatching(/^issuer\.url: contains a line break/)]);
+  });
+
+  it('refuses a username or groups prefix with a control character', () => {
+    const problems = problemsOf(minimalYaml('upstreams:\n  - {id: local, type: local, username_prefix: "a\\u001b", groups_prefix: "b\\n"}\n'));
+    expect(problems.map((p) => p.slice(0, p.indexOf(': '))).sort()).toEqual(['upstreams[0].groups_prefix', 'upstreams[0].username_prefix']);
+  });
+
+  it('keeps client_id to printable ASCII without spaces, as kube-apiserver compares it', () => {
+    expect(problemsOf(minimalYaml('clusters:\n  - {name: a, server: "https://a.example.com", client_id: "a\\u202eb"}\n'))).toEqual([
+      expect.stringMatching(/^clusters\[0\]\.client_id: must be printable ASCII/),
+    ]);
   });
 });
 

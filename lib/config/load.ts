@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
+import { AppError } from '../util/errors';
 import { ConfigSchema, PRIVATE_KEY_RE, type ClusterConfig, type Config } from './schema';
 
 /** A cluster whose CA has been read: `ca_pem` is the PEM text, whichever way it was given. */
@@ -12,11 +13,10 @@ export type ResolvedConfig = Omit<Config, 'clusters' | 'issuer'> & {
 type CaSource = { data?: string; file?: string };
 
 /** Every problem found in a config file, each prefixed by the path of the bad field. */
-export class ConfigError extends Error {
+export class ConfigError extends AppError {
   readonly problems: string[];
   constructor(source: string, problems: string[]) {
-    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
+    super('invalid_config', `invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.problems = problems;
   }
 }
@@ -98,38 +98,44 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
       } else if (!unset.has(formatPath(issue.path))) problems.push(`${formatPath(issue.path)}: ${issue.message}`);
     }
   }
-  if (problems.length > 0 || !result.success) throw new ConfigError(source, problems);
-
-  const config = result.data;
-  /** Reads a CA given as data or file; records a problem under `at` when the file is unusable. */
-  const readCa = (ca: CaSource | undefined, at: string): string | undefined => {
-    if (!ca) return undefined;
-    if (ca.data !== undefined) return ca.data.trim() + '\n';
-    const file = path.resolve(baseDir, ca.file!);
+  // CA files are read whatever the schema said, so one run reports an unreadable file together with
+  // every field error. The shape is read defensively: it has not necessarily passed the schema.
+  const readCa = (ca: unknown, at: string): string | undefined => {
+    if (ca === null || typeof ca !== 'object') return undefined;
+    const { data, file } = ca as CaSource;
+    if (data !== undefined) return typeof data === 'string' ? data.trim() + '\n' : undefined;
+    if (typeof file !== 'string' || file === '') return undefined;
+    const resolved = path.resolve(baseDir, file);
     try {
-      const pem = readFile(file);
+      const pem = readFile(resolved);
       if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
-        problems.push(`${at}.file: ${file} holds no PEM certificate`);
+        problems.push(`${at}.file: ${resolved} holds no PEM certificate`);
         return undefined;
       }
       // ca_pem goes into every user's kubeconfig: a bundle with a key in it must never get there.
       if (PRIVATE_KEY_RE.test(pem)) {
-        problems.push(`${at}.file: ${file} holds a private key; give only the CA certificate`);
+        problems.push(`${at}.file: ${resolved} holds a private key; give only the CA certificate`);
         return undefined;
       }
       return pem.trim() + '\n';
     } catch (err) {
-      problems.push(`${at}.file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      problems.push(`${at}.file: cannot read ${resolved}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       return undefined;
     }
   };
+  const input = substituted as { issuer?: { certificate_authority?: unknown }; clusters?: unknown };
+  const clusterCas = (Array.isArray(input.clusters) ? input.clusters : []).map((c: unknown, i) =>
+    readCa(c !== null && typeof c === 'object' ? (c as { certificate_authority?: unknown }).certificate_authority : undefined, `clusters[${i}].certificate_authority`),
+  );
+  const issuerCa = readCa(input.issuer !== null && typeof input.issuer === 'object' ? input.issuer.certificate_authority : undefined, 'issuer.certificate_authority');
+  if (problems.length > 0 || !result.success) throw new ConfigError(source, problems);
+
+  const config = result.data;
   const clusters: ResolvedCluster[] = config.clusters.map((cluster, i) => {
-    const ca_pem = readCa(cluster.certificate_authority, `clusters[${i}].certificate_authority`);
+    const ca_pem = cluster.certificate_authority ? clusterCas[i] : undefined;
     return ca_pem === undefined ? cluster : { ...cluster, ca_pem };
   });
-  const issuerCa = readCa(config.issuer.certificate_authority, 'issuer.certificate_authority');
-  const issuer = issuerCa === undefined ? config.issuer : { ...config.issuer, ca_pem: issuerCa };
-  if (problems.length > 0) throw new ConfigError(source, problems);
+  const issuer = issuerCa === undefined || !config.issuer.certificate_authority ? config.issuer : { ...config.issuer, ca_pem: issuerCa };
 
   const storage = config.storage.sqlite
     ? { sqlite: { ...config.storage.sqlite, path: path.resolve(baseDir, config.storage.sqlite.path) } }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unpasteable } from '../kubeconfig/shells/guard';
 import { DEFAULT_PUBLISH_AHEAD_SECONDS, MIN_PUBLISH_AHEAD_SECONDS } from '../oidc/key-timing';
 import { parseDuration } from '../util/duration';
 
@@ -32,6 +33,21 @@ const duration = (what: string, min: number, max: number) =>
       return seconds;
     });
 
+/**
+ * For values that reach the pasted kubectl commands and the kubeconfig
+ * (server and issuer URLs, client secrets): refuse what no shell can carry
+ * (line breaks, tabs and other C0/C1 controls, DEL, bidi controls, line
+ * separators, lone surrogates: lib/kubeconfig/shells/guard.ts), so the
+ * mistake is found at start-up, by its field, instead of as a failed page
+ * for every user. (`"` and `,` are carried: kubectl reads each
+ * --auth-provider-arg as a CSV field and the renderer quotes it; cmd.exe and
+ * PowerShell then offer the download instead.)
+ */
+const carriable = (text: string, ctx: z.core.$RefinementCtx<string>) => {
+  const problem = unpasteable(text);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${problem}; kubectl commands and kubeconfigs cannot carry it` });
+};
+
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** True for http(s) URLs; http only on loopback (development). */
@@ -53,12 +69,18 @@ function isAcceptableIssuer(raw: string): string | undefined {
   return undefined;
 }
 
+// The URL parser drops tabs and line breaks that the raw string (what we write into kubeconfigs) keeps: check first.
 const issuerUrl = z.string().superRefine((raw, ctx) => {
-  const problem = isAcceptableIssuer(raw);
+  const problem = unpasteable(raw) ?? isAcceptableIssuer(raw);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 const httpsUrl = z.string().superRefine((raw, ctx) => {
+  const problem = unpasteable(raw);
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: `${problem}; kubectl commands and kubeconfigs cannot carry it` });
+    return;
+  }
   let url: URL;
   try {
     url = new URL(raw);
@@ -93,6 +115,7 @@ const certificateAuthority = z
   })
   .refine((ca) => (ca.data === undefined) !== (ca.file === undefined), {
     message: 'give exactly one of "data" (PEM text) or "file" (path to a PEM file)',
+    when: () => true,
   });
 
 export const ClusterSchema = z.strictObject({
@@ -102,7 +125,7 @@ export const ClusterSchema = z.strictObject({
   server: httpsUrl,
   certificate_authority: certificateAuthority.optional(),
   client_id: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
-  client_secret: z.string().min(1).optional(),
+  client_secret: z.string().min(1).superRefine(carriable).optional(),
   default_namespace: dnsLabel.default('default'),
   /** Groups that may see and use this cluster; omitted or empty means every signed-in user. */
   allowed_groups: z.array(z.string().min(1)).default([]),
@@ -112,9 +135,9 @@ const upstreamBase = {
   id: dnsLabel,
   display_name: z.string().min(1).max(100).optional(),
   /** Prepended to usernames from this upstream, so two upstreams cannot mint the same name. */
-  username_prefix: z.string().max(50).default(''),
+  username_prefix: z.string().max(50).superRefine(carriable).default(''),
   /** Prepended to every group from this upstream. */
-  groups_prefix: z.string().max(50).default(''),
+  groups_prefix: z.string().max(50).superRefine(carriable).default(''),
 };
 
 export const OidcUpstreamSchema = z.strictObject({
@@ -135,11 +158,15 @@ export const LocalUpstreamSchema = z.strictObject({
   type: z.literal('local'),
 });
 
-const OidcUpstreamChecked = OidcUpstreamSchema.superRefine((u, ctx) => {
-  if (!u.allow_insecure_http && !u.issuer.startsWith('https://')) {
-    ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an https URL (set allow_insecure_http: true only for a lab)' });
-  }
-});
+const OidcUpstreamChecked = OidcUpstreamSchema.superRefine(
+  (u, ctx) => {
+    // Also when another field is wrong (then values may still be raw input): one run, every problem.
+    if (u.allow_insecure_http === false && typeof u.issuer === 'string' && URL.canParse(u.issuer) && !u.issuer.startsWith('https://')) {
+      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an https URL (set allow_insecure_http: true only for a lab)' });
+    }
+  },
+  { when: () => true },
+);
 
 export const UpstreamSchema = z.discriminatedUnion('type', [OidcUpstreamChecked, LocalUpstreamSchema], {
   error: 'type must be one of "oidc", "local"',
@@ -172,6 +199,8 @@ export const ConfigSchema = z
       id_token_lifetime: duration('id_token_lifetime', 1, 3600).default(60),
       refresh_idle_timeout: duration('refresh_idle_timeout', 10, 30 * 86400).default(15 * 60),
       session_lifetime: duration('session_lifetime', 60, 90 * 86400).default(12 * 3600),
+      /** A browser session unused this long is signed out (kubectl credentials keep refresh_idle_timeout). */
+      web_session_idle_timeout: duration('web_session_idle_timeout', 60, 90 * 86400).default(3600),
       refresh_reuse_grace: duration('refresh_reuse_grace', 0, 300).default(10),
     }),
     signing: z
@@ -203,7 +232,10 @@ export const ConfigSchema = z
       })
       .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), {
         message: 'give exactly one of "sqlite" or "postgres"',
-      }),
+        when: () => true,
+      })
+      // Omitted: an SQLite file beside the config file.
+      .default({ sqlite: { path: 'kubegate.db', synchronous: 'full' } }),
     server: z
       .strictObject({
         /** Behind a reverse proxy: take the client address from X-Forwarded-For (for audit). */
@@ -220,57 +252,72 @@ export const ConfigSchema = z
       })
       .default({ title: 'Kubegate' }),
   })
-  .superRefine((config, ctx) => {
-    const unique = <T>(items: T[], key: (t: T) => string, path: string, field: string, what: string) => {
-      const seen = new Map<string, number>();
-      items.forEach((item, i) => {
-        const k = key(item);
-        const first = seen.get(k);
-        if (first !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [path, i, field],
-            message: `duplicate ${what} ${JSON.stringify(k)} (also ${path}[${first}])`,
-          });
-        } else seen.set(k, i);
-      });
-    };
-    unique(config.clusters, (c) => c.name, 'clusters', 'name', 'cluster name');
-    // Audience binding: a token for one cluster must be refused by another.
-    unique(config.clusters, (c) => c.client_id, 'clusters', 'client_id', 'client_id');
-    unique(config.upstreams, (u) => u.id, 'upstreams', 'id', 'upstream id');
-    unique(config.users, (u) => u.username, 'users', 'username', 'username');
-    if (config.users.length > 0 && !config.upstreams.some((u) => u.type === 'local')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['users'],
-        message: 'local users are configured but no upstream of type "local" lets them sign in',
-      });
-    }
-    // Only once the storage section is otherwise right, so one mistake gets one message.
-    if (config.storage.postgres && !config.storage.sqlite && /^postgres(ql)?:\/\//.test(config.storage.postgres.url)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['storage', 'postgres'],
-        message: 'PostgreSQL storage is not available in this version yet; use storage.sqlite',
-      });
-    }
-    const { id_token_lifetime, refresh_idle_timeout, session_lifetime } = config.issuer;
-    if (refresh_idle_timeout <= id_token_lifetime) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['issuer', 'refresh_idle_timeout'],
-        message: 'must be longer than id_token_lifetime, or every idle kubectl would be signed out',
-      });
-    }
-    if (session_lifetime < refresh_idle_timeout) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['issuer', 'session_lifetime'],
-        message: 'must not be shorter than refresh_idle_timeout',
-      });
-    }
-  });
+  // Cross-field checks run even when some field is wrong (`when`), so one run reports every problem. The
+  // value they see is then only partly parsed: a field that failed still holds its raw input, so each
+  // check looks only at values of the type it expects.
+  .superRefine(crossFieldChecks, { when: () => true });
+
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const field = (v: unknown, key: string): unknown => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined);
+
+function crossFieldChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>): void {
+  const unique = (items: unknown[], key: string, path: string, what: string) => {
+    const seen = new Map<string, number>();
+    items.forEach((item, i) => {
+      const k = field(item, key);
+      if (typeof k !== 'string') return;
+      const first = seen.get(k);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [path, i, key],
+          message: `duplicate ${what} ${JSON.stringify(k)} (also ${path}[${first}])`,
+        });
+      } else seen.set(k, i);
+    });
+  };
+  const clusters = list(field(config, 'clusters'));
+  const upstreams = list(field(config, 'upstreams'));
+  const users = list(field(config, 'users'));
+  unique(clusters, 'name', 'clusters', 'cluster name');
+  // Audience binding: a token for one cluster must be refused by another.
+  unique(clusters, 'client_id', 'clusters', 'client_id');
+  unique(upstreams, 'id', 'upstreams', 'upstream id');
+  unique(users, 'username', 'users', 'username');
+  if (users.length > 0 && Array.isArray(field(config, 'upstreams')) && !upstreams.some((u) => field(u, 'type') === 'local')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['users'],
+      message: 'local users are configured but no upstream of type "local" lets them sign in',
+    });
+  }
+  // Only once the storage section is otherwise right, so one mistake gets one message.
+  const storage = field(config, 'storage');
+  const postgresUrl = field(field(storage, 'postgres'), 'url');
+  if (field(storage, 'sqlite') === undefined && typeof postgresUrl === 'string' && /^postgres(ql)?:\/\//.test(postgresUrl)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['storage', 'postgres'],
+      message: 'PostgreSQL storage is not available in this version yet; use storage.sqlite',
+    });
+  }
+  const issuer = field(config, 'issuer');
+  const [idToken, refreshIdle, sessionLifetime] = ['id_token_lifetime', 'refresh_idle_timeout', 'session_lifetime'].map((k) => field(issuer, k));
+  if (typeof refreshIdle === 'number' && typeof idToken === 'number' && refreshIdle <= idToken) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['issuer', 'refresh_idle_timeout'],
+      message: 'must be longer than id_token_lifetime, or every idle kubectl would be signed out',
+    });
+  }
+  if (typeof sessionLifetime === 'number' && typeof refreshIdle === 'number' && sessionLifetime < refreshIdle) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['issuer', 'session_lifetime'],
+      message: 'must not be shorter than refresh_idle_timeout',
+    });
+  }
+}
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ClusterConfig = z.infer<typeof ClusterSchema>;

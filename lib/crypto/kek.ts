@@ -25,7 +25,7 @@ const HOW_TO_MAKE = 'openssl rand -base64 32';
 /** The KEK could not be found, read or used: Kubegate refuses to start. */
 export class KekError extends ConfigError {
   constructor(
-    readonly code: 'kek_missing' | 'kek_unreadable' | 'kek_malformed' | 'kek_mismatch',
+    override readonly code: 'kek_missing' | 'kek_unreadable' | 'kek_malformed' | 'kek_mismatch',
     source: string,
     problem: string,
   ) {

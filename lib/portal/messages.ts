@@ -5,10 +5,12 @@ const SIGN_IN_ERRORS: Record<string, string> = {
   Configuration:
     'The sign-in service could not be reached or is misconfigured. Try again in a minute; if it keeps happening, tell your platform team.',
   AccessDenied: 'Your account is not allowed to sign in here.',
-  claims: 'Your identity provider did not send the details Kubegate needs (a username). Tell your platform team.',
+  claims: 'Your identity provider did not send the details needed to sign you in (a username). Tell your platform team.',
   Verification: 'The sign-in link is no longer valid. Start again.',
   unknown_upstream: 'That sign-in method is not available.',
   session_ended: 'Your session has ended. Sign in again.',
+  session_idle: 'You were signed out after a period of inactivity. Sign in again.',
+  offboarded: 'Your account no longer has access here. If that is a mistake, tell your platform team.',
   Default: 'Sign-in failed. Try again.',
 };
 

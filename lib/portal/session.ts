@@ -1,32 +1,73 @@
 import 'server-only';
 import { redirect } from 'next/navigation';
 import { auth } from '../auth/next-auth';
-import { activeLoginSession } from '../auth/login';
+import { resolveWebSession, webSessionPolicy, type WebSessionEnd } from '../auth/web-session';
 import type { Runtime } from '../runtime';
 import { getRuntime } from '../runtime-global';
 import type { LoginSession, User } from '../store/types';
+import { revokeSession } from './credentials';
 
 export interface PortalContext {
   rt: Runtime;
   session: LoginSession;
+  /** The person as entitled now (current username and groups from their source), not as at sign-in. */
   user: User;
 }
 
+export type PortalSession = { status: 'active'; ctx: PortalContext } | { status: 'signed_out' } | { status: 'ended'; reason: WebSessionEnd };
+
 /**
- * The signed-in person for this request, checked against the store on every
- * call: a revoked or expired login session is no session, whatever the
- * cookie says.
+ * The signed-in person for this request, checked against the store and the
+ * config on every call: a revoked, expired or idle login session is no
+ * session, whatever the cookie says; a person removed from the config has
+ * their session revoked ('offboarded') here; and the groups are the ones the
+ * config gives now, so a removed group disappears from clusters, pages and
+ * downloads at once.
  */
-export async function currentPortalSession(): Promise<PortalContext | undefined> {
+export async function portalSession(): Promise<PortalSession> {
   const [rt, s] = await Promise.all([getRuntime(), auth()]);
-  if (!s?.sid) return undefined;
-  const found = await activeLoginSession(rt.store, s.sid, rt.now());
-  return found && { rt, ...found };
+  if (!s?.sid) return { status: 'signed_out' };
+  const result = await resolveWebSession(
+    {
+      store: rt.store,
+      now: rt.now,
+      config: rt.config,
+      policy: webSessionPolicy(rt.config.issuer.web_session_idle_timeout),
+      offboard: async (id) => {
+        const done = await revokeSession(rt, id, 'offboarded', { kind: 'admin', by: 'configuration' });
+        rt.log.info('web session revoked: its user is no longer in the configuration', { result: done });
+      },
+      onTouchError: (err) => rt.log.warn('could not record session activity', { error: err instanceof Error ? err.message : String(err) }),
+    },
+    s.sid,
+  );
+  if (result.status === 'ended') return result;
+  return { status: 'active', ctx: { rt, session: result.session, user: result.user } };
 }
 
-/** For pages: the signed-in person, or a redirect to the sign-in page. */
+/** For actions and routes: the signed-in person, or undefined. */
+export async function currentPortalSession(): Promise<PortalContext | undefined> {
+  const s = await portalSession();
+  return s.status === 'active' ? s.ctx : undefined;
+}
+
+/** For pages: the signed-in person, or a redirect to the sign-in page saying why the session ended. */
 export async function requirePortalSession(): Promise<PortalContext> {
-  const ctx = await currentPortalSession();
-  if (!ctx) redirect('/login');
-  return ctx;
+  const s = await portalSession();
+  if (s.status === 'active') return s.ctx;
+  redirect(s.status === 'ended' ? `/login?error=${s.reason}` : '/login');
+}
+
+/**
+ * For sign-out only: the login session behind the cookie if it was never
+ * revoked, even when it is idle or past its end. Signing out after the idle
+ * timeout must still end the credentials minted from that session, as the
+ * signed-out page promises.
+ */
+export async function sessionToSignOut(): Promise<PortalContext | undefined> {
+  const [rt, s] = await Promise.all([getRuntime(), auth()]);
+  if (!s?.sid) return undefined;
+  const found = await rt.store.getLoginSession(s.sid);
+  if (!found || found.session.revoked_at !== null) return undefined;
+  return { rt, session: found.session, user: found.user };
 }

@@ -108,23 +108,27 @@ export interface SigningKeyRow {
   revoked_at: number | null;
 }
 
-export type AuditKind =
-  | 'session.login'
-  | 'session.login_failed'
-  | 'session.logout'
-  | 'session.revoked'
-  | 'token.issued'
-  | 'token.refreshed'
-  | 'token.refresh_replayed'
-  | 'token.refresh_denied'
-  | 'token.reuse_detected'
-  | 'family.revoked'
-  | 'key.created'
-  | 'key.published'
-  | 'key.rotated'
-  | 'key.revoked'
-  | 'store.restored'
-  | 'user.offboarded';
+/** Every audit event kind, as a runtime list (the admin command validates `--kind` against it). */
+export const AUDIT_KINDS = [
+  'session.login',
+  'session.login_failed',
+  'session.logout',
+  'session.revoked',
+  'token.issued',
+  'token.refreshed',
+  'token.refresh_replayed',
+  'token.refresh_denied',
+  'token.reuse_detected',
+  'family.revoked',
+  'key.created',
+  'key.published',
+  'key.rotated',
+  'key.revoked',
+  'store.restored',
+  'user.offboarded',
+] as const;
+
+export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 export interface AuditEvent {
   id: string;

@@ -92,6 +92,45 @@ describe('the admin command', () => {
     }
   });
 
+  // Regression: a failed sign-in as `ESC]0;…BEL` wrote that escape sequence into the admin's terminal.
+  it('shows stored usernames with control characters escaped, and exactly with --json', async () => {
+    const hostile = '\u001b]0;owned\u0007\u009b2J\u202eevil';
+    await seeder.store.appendAudit({ kind: 'session.login_failed', username: hostile, client_ip: '203.0.113.9', details: { upstream: 'local', reason: 'bad_credentials' } }, Date.now());
+
+    const text = await kubegate('audit', '--kind', 'session.login_failed', '--limit', '5');
+    expect(text.code, text.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    expect(text.stdout).not.toMatch(/[\u001b\u0007\u009b\u202e]/);
+    expect(text.stdout).toContain('\\x1b]0;owned\\x07\\x9b2J\\u202eevil');
+    expect(text.stdout.split('\n')[0]).toMatch(/^TIME\s+KIND\s+USER\s+CLUSTER\s+FROM\s+DETAILS$/);
+
+    const json = await kubegate('audit', '--kind', 'session.login_failed', '--limit', '5', '--json');
+    expect(json.code, json.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    expect(json.stdout).not.toMatch(/[\u001b\u0007\u009b\u202e]/);
+    const events = json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { kind: string; user: string; client_ip: string });
+    expect(events.at(-1)).toMatchObject({ kind: 'session.login_failed', user: hostile, client_ip: '203.0.113.9' });
+
+    const who = await seeder.signIn('json-lister', ['developers']);
+    const sessions = await kubegate('sessions', '--user', 'json-lister', '--json');
+    expect(sessions.code, sessions.stderr).toBe(0);
+    expect(sessions.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { session: string })).toEqual([
+      expect.objectContaining({ session: who.session.id, user: 'json-lister' }),
+    ]);
+  });
+
+  it('refuses an unknown --kind or option, listing what is valid, without a stack trace', async () => {
+    const kind = await kubegate('audit', '--kind', 'token.reuse');
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toContain('unknown audit kind "token.reuse"');
+    expect(kind.stderr).toContain('  token.reuse_detected');
+    expect(kind.stderr).not.toMatch(/\n\s+at /);
+    const option = await kubegate('sessions', '--colour');
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain("Unknown option '--colour'");
+    expect(option.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('says what is wrong, with a non-zero exit', async () => {
     const unknown = await kubegate('frobnicate');
     expect(unknown.code).not.toBe(0);

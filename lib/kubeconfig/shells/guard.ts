@@ -20,9 +20,15 @@ function describe(ch: string): string {
   return `contains the control, bidi or unpaired surrogate character U+${hex}`;
 }
 
+/** Why no shell can carry `text` ("contains a line break", …), or undefined when every one may. */
+export function unpasteable(text: string): string | undefined {
+  const match = UNPASTEABLE.exec(text);
+  return match ? describe(match[0]) : undefined;
+}
+
 export function refuseUnpasteable(shell: Shell, arg: string): void {
-  const match = UNPASTEABLE.exec(arg);
-  if (match) throw new UnsafeForShellError(shell, describe(match[0]));
+  const problem = unpasteable(arg);
+  if (problem) throw new UnsafeForShellError(shell, problem);
 }
 
 /** The common "no quoting needed" set for POSIX shells and fish. */
