@@ -8,10 +8,15 @@
  *   revoke-user NAME              end every sign-in of a user (offboarding)
  *   audit [--limit N] [--kind K]  the newest audit events, oldest first
  *   rotate-key                    a new signing key, now
+ *   backup FILE                   a consistent copy of the database, while serving
+ *   restore                       after restoring a copy: revoke everything issued before
  */
 import { parseArgs } from 'node:util';
+import { backupCommand, resetAfterRestore } from './lib/admin/backup';
 import { AdminError, listSessions, revokeSession, revokeUser, rotateKeys, showAudit } from './lib/admin/commands';
-import { ConfigError } from './lib/config/load';
+import { locateConfig } from './lib/config/bootstrap';
+import { ConfigError, loadConfigFile } from './lib/config/load';
+import { openStore } from './lib/runtime';
 import { bootRuntime } from './lib/runtime-global';
 import type { AuditKind } from './lib/store/types';
 import { silentLogger } from './lib/util/log';
@@ -21,7 +26,9 @@ const USAGE = `usage: kubegate <command>
   revoke-session ID             end one sign-in and every credential minted from it
   revoke-user NAME              end every sign-in of a user
   audit [--limit N] [--kind K]  show the newest audit events
-  rotate-key                    replace the signing key now`;
+  rotate-key                    replace the signing key now
+  backup FILE                   copy the database to FILE, consistently, while Kubegate serves
+  restore                       after restoring a copy: revoke every sign-in, credential and key issued before`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -33,6 +40,20 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !command || command === 'help') {
     process.stdout.write(USAGE + '\n');
     return command || values.help ? 0 : 2; // bare `kubegate` is a usage error
+  }
+  if (command === 'backup' || command === 'restore') {
+    // The store alone: no signing key is created or loaded.
+    const config = loadConfigFile(locateConfig(process.env, process.cwd()).file);
+    if (command === 'backup') process.stdout.write((await backupCommand(config, arg)).join('\n') + '\n');
+    else {
+      const store = await openStore(config);
+      try {
+        process.stdout.write((await resetAfterRestore(store, Date.now())).join('\n') + '\n');
+      } finally {
+        await store.close();
+      }
+    }
+    return 0;
   }
   const { rt } = await bootRuntime({ log: silentLogger });
   const now = rt.now();

@@ -131,8 +131,15 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
   const issuer = issuerCa === undefined ? config.issuer : { ...config.issuer, ca_pem: issuerCa };
   if (problems.length > 0) throw new ConfigError(source, problems);
 
-  const storage = config.storage.sqlite
-    ? { sqlite: { ...config.storage.sqlite, path: path.resolve(baseDir, config.storage.sqlite.path) } }
+  const sqlite = config.storage.sqlite;
+  const storage = sqlite
+    ? {
+        sqlite: {
+          ...sqlite,
+          path: path.resolve(baseDir, sqlite.path),
+          ...(sqlite.watermark_file === undefined ? {} : { watermark_file: path.resolve(baseDir, sqlite.watermark_file) }),
+        },
+      }
     : config.storage;
   return { ...config, issuer, storage, clusters };
 }
