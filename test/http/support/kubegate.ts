@@ -38,6 +38,8 @@ export interface KubegateSetup {
   idTokenLifetime?: number;
   /** Seconds. */
   reuseGrace?: number;
+  /** storage.sqlite.busy_timeout, seconds. */
+  busyTimeout?: number;
 }
 
 export const STAGE_SECRET = 's3cr3t:/+%';
@@ -67,7 +69,9 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
       refresh_reuse_grace: `${setup.reuseGrace ?? 2}s`,
     },
     signing: { algorithm: setup.alg ?? 'RS256' },
-    storage: { sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full' } },
+    storage: {
+      sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full', ...(setup.busyTimeout === undefined ? {} : { busy_timeout: `${setup.busyTimeout}s` }) },
+    },
     upstreams: [{ id: 'local', type: 'local', display_name: 'Local account' }],
     clusters: [
       { name: 'prod', display_name: 'Production', server: 'https://127.0.0.1:6443', client_id: 'kubernetes' },
