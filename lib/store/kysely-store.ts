@@ -222,7 +222,15 @@ const PRUNE_SLACK_MS = 60 * 60_000;
 export class KyselyStore implements Store {
   protected readonly statements;
 
-  constructor(protected readonly db: Kysely<Database>, private readonly onClose?: () => Promise<void>) {
+  /**
+   * `longDb`: the same database for the rare big writes (migrations, the
+   * restore reset), where a backend bounds each write's wait: a longer bound.
+   */
+  constructor(
+    protected readonly db: Kysely<Database>,
+    private readonly onClose?: () => Promise<void>,
+    protected readonly longDb: Kysely<Database> = db,
+  ) {
     this.statements = writeStatements(db);
   }
 
@@ -242,7 +250,7 @@ export class KyselyStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider, migrationTableName: 'kubegate_migrations', migrationLockTableName: 'kubegate_migrations_lock' });
+    const migrator = new Migrator({ db: this.longDb, provider: migrationProvider, migrationTableName: 'kubegate_migrations', migrationLockTableName: 'kubegate_migrations_lock' });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {
@@ -464,7 +472,7 @@ export class KyselyStore implements Store {
   }
 
   async markRestored(now: number, details: Record<string, unknown>): Promise<RestoreCounts> {
-    return this.db.transaction().execute((trx) => this.revokeEverything(trx, now, details));
+    return this.longDb.transaction().execute((trx) => this.revokeEverything(trx, now, details));
   }
 
   /**

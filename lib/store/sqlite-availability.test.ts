@@ -104,6 +104,31 @@ describe('a database locked by another process', () => {
     }
   });
 
+  it('with a bound of zero, writes when the database is free and refuses at once when it is locked', async () => {
+    const file = tmpFile();
+    const store = await openSqliteStore(file, { busyTimeoutMs: 0, synchronous: 'normal', now: () => T0 });
+    try {
+      const { family } = await seed(store, 'z0');
+      // Many at once: they wait for each other in this process, not for a lock.
+      await Promise.all(Array.from({ length: 50 }, (_, i) => store.appendAudit({ kind: 'token.refresh_denied', request_id: `r${i}` }, T0)));
+      const holder = new Database(file);
+      holder.exec('BEGIN IMMEDIATE');
+      const started = performance.now();
+      const [r] = await Promise.allSettled([
+        store.rotateRefreshToken({ tokenHash: hash('z0'), successorHash: hash('z1'), familyId: family.id, generation: 0 }, T0 + MIN, { kind: 'token.refreshed' }),
+      ]);
+      expect(performance.now() - started).toBeLessThan(500);
+      expectUnavailable(r!, 'busy');
+      holder.exec('ROLLBACK');
+      holder.close();
+      expect(await store.rotateRefreshToken({ tokenHash: hash('z0'), successorHash: hash('z1'), familyId: family.id, generation: 0 }, T0 + MIN, { kind: 'token.refreshed' })).toBe(
+        'rotated',
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   it('answers reads at once, on a connection that never waits on a lock', async () => {
     const file = tmpFile();
     const store = await openSqliteStore(file, { busyTimeoutMs: 2000, synchronous: 'normal', now: () => T0 });

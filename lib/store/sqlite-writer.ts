@@ -22,6 +22,16 @@ const clock = () => performance.timeOrigin + performance.now();
 /** How much later than the engine's own deadline check a reply may arrive before the caller stops waiting. */
 const REPLY_SLACK_MS = COMMIT_ALLOWANCE_MS + 1000;
 
+/**
+ * However small the bound (busy_timeout 0: never wait for another process),
+ * a write may wait this long behind this process's own earlier writes. Less
+ * than half the commit allowance, so a write that waited it can still commit.
+ */
+const MIN_QUEUE_WAIT_MS = 200;
+
+/** Until when a write may wait in this process's queue, for a bound ending at `deadline`. */
+const queueDeadline = (deadline: number) => Math.max(deadline, clock() + MIN_QUEUE_WAIT_MS);
+
 /** A failure the engine reported that is not a storage condition (a constraint, a bug): SQLite's code and message. */
 export class SqliteWriteError extends Error {
   constructor(readonly code: string, message: string) {
@@ -224,7 +234,10 @@ export interface WriteTransaction {
 
 interface GroupWaiter {
   write: GroupedWrite;
+  /** The bound: the engine waits for another process's lock until then. */
   deadline: number;
+  /** Until when it may wait in this process's queue. */
+  queueDeadline: number;
   resolve: (applied: boolean) => void;
   reject: (err: unknown) => void;
   timer: NodeJS.Timeout;
@@ -281,7 +294,7 @@ export class SqliteWriter {
   async transaction(budgetMs = this.busyTimeoutMs): Promise<WriteTransaction> {
     this.assertOpen();
     const deadline = clock() + budgetMs;
-    await this.lock.acquire(deadline);
+    await this.lock.acquire(queueDeadline(deadline));
     try {
       await this.channel.send({ op: 'begin', deadline }, deadline + REPLY_SLACK_MS);
     } catch (err) {
@@ -312,7 +325,7 @@ export class SqliteWriter {
   async statement(sql: string, parameters: readonly unknown[], budgetMs = this.busyTimeoutMs): Promise<ExecResult> {
     this.assertOpen();
     const deadline = clock() + budgetMs;
-    await this.lock.acquire(deadline);
+    await this.lock.acquire(queueDeadline(deadline));
     try {
       return (await this.channel.send({ op: 'statement', sql, parameters, deadline }, deadline + REPLY_SLACK_MS)) as ExecResult;
     } finally {
@@ -324,10 +337,12 @@ export class SqliteWriter {
   group(write: GroupedWrite, budgetMs = this.busyTimeoutMs): Promise<boolean> {
     if (this.closed) return Promise.reject(storeUnavailable('closed'));
     const deadline = clock() + budgetMs;
+    const queueBy = queueDeadline(deadline);
     return new Promise((resolve, reject) => {
       const waiter: GroupWaiter = {
         write,
         deadline,
+        queueDeadline: queueBy,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -335,7 +350,7 @@ export class SqliteWriter {
           if (i < 0) return; // already sent: the engine's deadline applies
           this.pending.splice(i, 1);
           reject(storeUnavailable('busy', 'the write could not start in time'));
-        }, Math.min(budgetMs, 2 ** 31 - 1)),
+        }, Math.min(queueBy - clock(), 2 ** 31 - 1)),
       };
       this.pending.push(waiter);
       // setImmediate, not a microtask: every request handled in this turn of
@@ -350,7 +365,8 @@ export class SqliteWriter {
   private async pump(): Promise<void> {
     try {
       while (this.pending.length > 0) {
-        const latest = Math.max(...this.pending.map((w) => w.deadline));
+        let latest = -Infinity;
+        for (const w of this.pending) latest = Math.max(latest, w.queueDeadline);
         try {
           await this.lock.acquire(latest);
         } catch (err) {

@@ -18,8 +18,8 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 3000;
 /** `/readyz` must answer quickly: its write probe waits at most this long. */
 const PROBE_BOUND_MS = 1000;
 
-/** Migrations at open may rewrite tables: a longer bound than requests get. */
-const MIGRATION_BOUND_MS = 60_000;
+/** Migrations and the restore reset may rewrite whole tables: a longer bound than requests get. */
+const LONG_BOUND_MS = 60_000;
 
 export interface SqliteStoreOptions {
   /** FULL (default) fsyncs every commit; NORMAL survives a killed process but not a power cut. */
@@ -65,8 +65,9 @@ export class SqliteStore extends KyselyStore {
     db: Kysely<Schema>,
     private readonly reader: SqliteReader,
     private readonly writer: SqliteWriter,
+    longDb: Kysely<Schema> = db,
   ) {
-    super(db);
+    super(db, undefined, longDb);
     this.contextSql = refreshContextQuery(db, '').compile().sql;
   }
 
@@ -99,7 +100,7 @@ export class SqliteStore extends KyselyStore {
    * Then every later commit bumps the count and rewrites the file.
    */
   async reconcileWatermark(file: string, now: number): Promise<RestoreReport | undefined> {
-    const outcome = await this.db.transaction().execute(async (trx) => {
+    const outcome = await this.longDb.transaction().execute(async (trx) => {
       const meta = new Map(
         (await trx.selectFrom('kubegate_meta').select(['name', 'value']).where('name', 'in', ['instance_id', 'write_seq']).execute()).map((r) => [
           r.name,
@@ -180,11 +181,12 @@ export async function openSqliteStore(file: string, opts: SqliteStoreOptions = {
     }
   }
   const db = new Kysely<Schema>({ dialect: new SqliteRoutingDialect({ reader, writer }) });
+  const longDb = new Kysely<Schema>({ dialect: new SqliteRoutingDialect({ reader, writer, budgetMs: LONG_BOUND_MS }) });
   const store = new SqliteStoreOpening(db, reader, writer);
   try {
     // Migrations first: the store prepares statements against the tables.
-    await new KyselyStore(new Kysely<Schema>({ dialect: new SqliteRoutingDialect({ reader, writer, budgetMs: MIGRATION_BOUND_MS }) })).migrate();
-    const opened = new SqliteStore(db, reader, writer);
+    await new KyselyStore(db, undefined, longDb).migrate();
+    const opened = new SqliteStore(db, reader, writer, longDb);
     if (file !== ':memory:') {
       const watermark = path.resolve(opts.watermarkFile ?? defaultWatermarkFile(file));
       const report = await opened.reconcileWatermark(watermark, (opts.now ?? Date.now)());
