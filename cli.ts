@@ -10,16 +10,21 @@
  *   keys                                   signing keys: which signs, which is next, which are published
  *   rotate-key                             publish the next signing key now; it signs after signing.publish_ahead
  *   revoke-key KID                         withdraw a compromised key at once; a new key signs now
+ *   backup FILE                            a consistent copy of the database, while serving
+ *   restore                                after restoring a copy: revoke everything issued before
  *
  * Text output escapes control and bidi characters (a username is whatever
  * someone typed at the sign-in form); `--json` prints JSON lines: one JSON
  * object per session or event, one per line.
  */
 import { parseArgs } from 'node:util';
+import { backupCommand, resetAfterRestore } from './lib/admin/backup';
 import { AdminError, listSessions, parseAuditKind, revokeSession, revokeUser, showAudit } from './lib/admin/commands';
 import { listKeys, revokeKey, rotateKey } from './lib/admin/keys';
 import { escapeForTerminal } from './lib/admin/terminal';
-import { ConfigError } from './lib/config/load';
+import { locateConfig } from './lib/config/bootstrap';
+import { ConfigError, loadConfigFile } from './lib/config/load';
+import { openStore } from './lib/runtime';
 import { bootRuntime } from './lib/runtime-global';
 import { AppError } from './lib/util/errors';
 import { silentLogger } from './lib/util/log';
@@ -32,6 +37,8 @@ const USAGE = `usage: kubegate <command>
   keys                                   list signing keys: which signs, which is next, which are published
   rotate-key                             publish the next signing key now; it signs after signing.publish_ahead
   revoke-key KID                         withdraw a compromised signing key at once; a new key signs now
+  backup FILE                            copy the database to FILE, consistently, while Kubegate serves
+  restore                                after restoring a copy: revoke every sign-in, credential and key issued before
 --json prints JSON lines: one object per session or event, one per line.`;
 
 function parseCommandLine(argv: string[]) {
@@ -65,6 +72,20 @@ async function main(argv: string[]): Promise<number> {
   const kind = command === 'audit' ? parseAuditKind(values.kind) : undefined;
   const limit = Number(values.limit);
   if (command === 'audit' && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw new AdminError('usage', '--limit must be a whole number from 1 to 10000');
+  if (command === 'backup' || command === 'restore') {
+    // The store alone: no signing key is created or loaded.
+    const config = loadConfigFile(locateConfig(process.env, process.cwd()).file);
+    if (command === 'backup') process.stdout.write((await backupCommand(config, arg)).join('\n') + '\n');
+    else {
+      const store = await openStore(config);
+      try {
+        process.stdout.write((await resetAfterRestore(store, Date.now())).join('\n') + '\n');
+      } finally {
+        await store.close();
+      }
+    }
+    return 0;
+  }
   const { rt } = await bootRuntime({ log: silentLogger });
   const now = rt.now();
   try {

@@ -6,6 +6,7 @@ import { KEY_SYNC_INTERVAL_SECONDS } from './oidc/key-timing';
 import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
+import { startMaintenance } from './store/maintenance';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 import { createLogger, type Logger } from './util/log';
@@ -26,8 +27,18 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openStore(config: ResolvedConfig): Promise<Store> {
-  if (config.storage.sqlite) return openSqliteStore(config.storage.sqlite.path, { synchronous: config.storage.sqlite.synchronous });
+export async function openStore(config: ResolvedConfig, opts: { now?: () => number; log?: Logger } = {}): Promise<Store> {
+  const sqlite = config.storage.sqlite;
+  if (sqlite) {
+    const log = opts.log;
+    return openSqliteStore(sqlite.path, {
+      synchronous: sqlite.synchronous,
+      busyTimeoutMs: sqlite.busy_timeout * 1000,
+      watermarkFile: sqlite.watermark_file,
+      now: opts.now,
+      warn: (message, fields) => log?.warn(message, fields),
+    });
+  }
   throw new Error('storage.postgres is not available in this version; use storage.sqlite');
 }
 
@@ -51,11 +62,11 @@ export function keyPolicy(config: ResolvedConfig): KeyPolicy {
  */
 export async function createRuntime(
   config: ResolvedConfig,
-  opts: { kek: KeyEncryptionKey; now?: () => number; log?: Logger; store?: Store; keySyncIntervalMs?: number },
+  opts: { kek: KeyEncryptionKey; now?: () => number; log?: Logger; store?: Store; keySyncIntervalMs?: number; pruneIntervalMs?: number },
 ): Promise<Runtime> {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
-  const store = opts.store ?? (await openStore(config));
+  const store = opts.store ?? (await openStore(config, { now, log }));
   const { kek } = opts;
   const alg: SigningAlg = config.signing.algorithm;
   let keys: KeyManager;
@@ -85,6 +96,14 @@ export async function createRuntime(
     keys.sync(now()).catch((err: unknown) => log.error('signing key sync failed', { error: String(err) }));
   }, opts.keySyncIntervalMs ?? KEY_SYNC_INTERVAL_SECONDS * 1000);
   timer.unref();
+  // Spent tokens of ended credentials, and audit rows and sign-ins past the retention.
+  const maintenance = startMaintenance(store, {
+    now,
+    log,
+    retentionMs: config.audit.retention * 1000,
+    intervalMs: opts.pruneIntervalMs ?? 10 * 60_000,
+    firstDelayMs: Math.min(opts.pruneIntervalMs ?? 60_000, 60_000),
+  });
   return {
     config,
     store,
@@ -108,6 +127,7 @@ export async function createRuntime(
     },
     async close() {
       clearInterval(timer);
+      await maintenance.stop();
       await store.close();
     },
   };

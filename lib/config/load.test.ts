@@ -49,7 +49,7 @@ describe('parseConfig: the full example', () => {
     });
     expect(c.signing).toEqual({ algorithm: 'ES256', rotation_period: 7 * 86400, publish_ahead: 15 * 60 });
     expect(c.secrets).toEqual({});
-    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'state/kubegate.db'), synchronous: 'normal' } });
+    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'state/kubegate.db'), synchronous: 'normal', busy_timeout: 3 } });
     expect(c.server).toEqual({ trust_proxy: true });
     expect(c.clusters.map((x) => x.name)).toEqual(['prod', 'staging']);
     const [prod, staging] = c.clusters;
@@ -84,7 +84,8 @@ describe('parseConfig: the full example', () => {
       refresh_reuse_grace: 10,
     });
     expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400, publish_ahead: 15 * 60 });
-    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full' } });
+    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full', busy_timeout: 3 } });
+    expect(c.audit).toEqual({ retention: 90 * 86400 });
     expect(c.server).toEqual({ trust_proxy: false });
     expect(c.branding).toEqual({ title: 'Kubegate' });
     expect([c.clusters, c.upstreams, c.users]).toEqual([[], [], []]);
@@ -135,6 +136,11 @@ describe('parseConfig: every error names the bad path', () => {
     { name: 'storage with both backends', yaml: minimalYaml('  postgres: {url: "postgres://db/kubegate"}\n'), expected: ['storage: give exactly one of "sqlite" or "postgres"'] },
     { name: 'postgres URL of another scheme', yaml: 'issuer: {url: "https://kubegate.example.com"}\nstorage: {postgres: {url: "mysql://db"}}\n', expected: ['storage.postgres.url: must be a postgres:// URL'] },
     { name: 'sqlite synchronous off', yaml: minimalYaml('    synchronous: "off"\n'), expected: ['storage.sqlite.synchronous: '] },
+    { name: 'sqlite busy_timeout too long', yaml: minimalYaml('    busy_timeout: 2m\n'), expected: ['storage.sqlite.busy_timeout: must be between 0s and 30s (got 120s)'] },
+    { name: 'sqlite busy_timeout not a duration', yaml: minimalYaml('    busy_timeout: soon\n'), expected: ['storage.sqlite.busy_timeout: must be a duration'] },
+    { name: 'sqlite watermark_file empty', yaml: minimalYaml('    watermark_file: ""\n'), expected: ['storage.sqlite.watermark_file: '] },
+    { name: 'audit retention under a day', yaml: minimalYaml('audit: {retention: 1h}\n'), expected: ['audit.retention: must be between 86400s and 315360000s (got 3600s)'] },
+    { name: 'unknown key in audit', yaml: minimalYaml('audit: {keep: 1d}\n'), expected: ['audit.keep: unknown key'] },
     { name: 'clusters not a list', yaml: minimalYaml('clusters: {a: 1}\n'), expected: ['clusters: '] },
     { name: 'signing algorithm HS256', yaml: minimalYaml('signing: {algorithm: HS256}\n'), expected: ['signing.algorithm: '] },
 
@@ -417,6 +423,23 @@ describe('parseConfig: values the commands and kubeconfig cannot carry', () => {
     expect(problemsOf(minimalYaml('clusters:\n  - {name: a, server: "https://a.example.com", client_id: "a\\u202eb"}\n'))).toEqual([
       expect.stringMatching(/^clusters\[0\]\.client_id: must be printable ASCII/),
     ]);
+  });
+});
+
+describe('parseConfig: storage and audit settings', () => {
+  it('reads the write bound, the watermark file (against the config directory) and the audit retention', () => {
+    const c = parse(minimalYaml('    busy_timeout: 5s\n    watermark_file: ../elsewhere/kubegate.watermark\naudit:\n  retention: 30d\n'));
+    expect(c.storage.sqlite).toEqual({
+      path: path.join(dir, 'kubegate.db'),
+      synchronous: 'full',
+      busy_timeout: 5,
+      watermark_file: path.resolve(dir, '../elsewhere/kubegate.watermark'),
+    });
+    expect(c.audit).toEqual({ retention: 30 * 86400 });
+  });
+
+  it('accepts a zero write bound (refuse at once when the database is locked)', () => {
+    expect(parse(minimalYaml('    busy_timeout: 0\n')).storage.sqlite!.busy_timeout).toBe(0);
   });
 });
 

@@ -137,8 +137,15 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
   });
   const issuer = issuerCa === undefined || !config.issuer.certificate_authority ? config.issuer : { ...config.issuer, ca_pem: issuerCa };
 
-  const storage = config.storage.sqlite
-    ? { sqlite: { ...config.storage.sqlite, path: path.resolve(baseDir, config.storage.sqlite.path) } }
+  const sqlite = config.storage.sqlite;
+  const storage = sqlite
+    ? {
+        sqlite: {
+          ...sqlite,
+          path: path.resolve(baseDir, sqlite.path),
+          ...(sqlite.watermark_file === undefined ? {} : { watermark_file: path.resolve(baseDir, sqlite.watermark_file) }),
+        },
+      }
     : config.storage;
   const kekFile = config.secrets.key_encryption_key_file;
   const secrets = kekFile === undefined ? config.secrets : { key_encryption_key_file: path.resolve(baseDir, kekFile) };

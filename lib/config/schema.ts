@@ -226,6 +226,10 @@ export const ConfigSchema = z
           .strictObject({
             path: z.string().min(1),
             synchronous: z.enum(['full', 'normal']).default('full'),
+            /** Longest a write waits for another process's lock on the database; past it the request is refused (503). */
+            busy_timeout: duration('busy_timeout', 0, 30).default(3),
+            /** Restore detection's watermark, kept outside the database (default: `<path>.watermark`). */
+            watermark_file: z.string().min(1).optional(),
           })
           .optional(),
         postgres: z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL') }).optional(),
@@ -235,7 +239,13 @@ export const ConfigSchema = z
         when: () => true,
       })
       // Omitted: an SQLite file beside the config file.
-      .default({ sqlite: { path: 'kubegate.db', synchronous: 'full' } }),
+      .default({ sqlite: { path: 'kubegate.db', synchronous: 'full', busy_timeout: 3 } }),
+    audit: z
+      .strictObject({
+        /** Audit events, and sign-ins and credentials that ended, are deleted this long after. */
+        retention: duration('retention', 86400, 10 * 365 * 86400).default(90 * 86400),
+      })
+      .default({ retention: 90 * 86400 }),
     server: z
       .strictObject({
         /** Behind a reverse proxy: take the client address from X-Forwarded-For (for audit). */

@@ -267,6 +267,122 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    describe('pruning', () => {
+      const DAY = 24 * 60 * MIN;
+      const RETAIN = 90 * DAY;
+      /** Chunks of `limit` until nothing is left; returns the totals and how many chunks it took. */
+      async function pruneAll(now: number, limit = 1000) {
+        const total = { tokens: 0, families: 0, sessions: 0, audit: 0 };
+        let chunks = 0;
+        for (;;) {
+          const c = await store.prune({ now, retainAfter: now - RETAIN, limit });
+          chunks++;
+          for (const k of Object.keys(total) as (keyof typeof total)[]) {
+            expect(c[k]).toBeLessThanOrEqual(limit);
+            total[k] += c[k];
+          }
+          if (Object.values(c).every((n) => n < limit) || chunks > 100) return { total, chunks };
+        }
+      }
+      const rotate = (familyId: string, from: string, to: string, generation: number, at: number) =>
+        store.rotateRefreshToken({ tokenHash: hash(from), successorHash: hash(to), familyId, generation }, at, audit('token.refreshed'));
+
+      it('deletes every token of an ended family, and none of a live one: spent tokens stay to detect reuse', async () => {
+        const s = await session();
+        const live = await family(s, 'live-0');
+        await rotate(live.id, 'live-0', 'live-1', 0, T0 + MIN);
+        await rotate(live.id, 'live-1', 'live-2', 1, T0 + 2 * MIN);
+        const revoked = await family(s, 'rev-0');
+        await rotate(revoked.id, 'rev-0', 'rev-1', 0, T0 + MIN);
+        await store.revokeFamily(revoked.id, 'revoked_by_user', T0 + 3 * MIN, audit('family.revoked'));
+        const short = await session({ expires_at: T0 + 5 * MIN }, s.user);
+        const expired = await family(short, 'exp-0');
+        const signedOut = await session({}, s.user);
+        await family(signedOut, 'out-0');
+        await store.revokeLoginSession(signedOut.session.id, 'sign_out', T0 + 4 * MIN, audit('session.logout'));
+
+        const now = T0 + 10 * MIN;
+        const { total, chunks } = await pruneAll(now, 1);
+        expect(total).toEqual({ tokens: 4, families: 0, sessions: 0, audit: 0 });
+        expect(chunks).toBeGreaterThanOrEqual(4); // one token per chunk
+        for (const t of ['rev-0', 'rev-1', 'exp-0', 'out-0']) expect(await store.findRefreshContext(hash(t)), t).toBeUndefined();
+        // The live family keeps its spent tokens (marked used) and its head.
+        expect((await store.findRefreshContext(hash('live-0')))!.token.used_at).toBe(T0 + MIN);
+        expect((await store.findRefreshContext(hash('live-1')))!.token.used_at).toBe(T0 + 2 * MIN);
+        expect((await store.findRefreshContext(hash('live-2')))!.token.used_at).toBeNull();
+        // Ended families and their sessions stay listed within the retention.
+        expect(await store.getFamily(revoked.id)).toMatchObject({ revoke_reason: 'revoked_by_user' });
+        expect(await store.getFamily(expired.id)).toBeDefined();
+
+        // A family that ends after a complete pass is found by the next one.
+        await store.revokeFamily(live.id, 'refresh_token_reuse', now + MIN, audit('token.reuse_detected'));
+        expect((await pruneAll(now + 2 * MIN)).total.tokens).toBe(3);
+        expect(await store.findRefreshContext(hash('live-0'))).toBeUndefined();
+      });
+
+      it('deletes audit events, and families and sign-ins that ended, once older than the retention; keeps the rest', async () => {
+        const old = await session({ expires_at: T0 + 60 * MIN });
+        const oldFamily = await family(old, 'old-0');
+        const revokedLongAgo = await session({}, old.user);
+        await family(revokedLongAgo, 'rla-0');
+        await store.revokeLoginSession(revokedLongAgo.session.id, 'sign_out', T0 + MIN, audit('session.logout'));
+        await store.appendAudit(audit('session.login', { request_id: 'old' }), T0);
+
+        const now = T0 + RETAIN + 2 * DAY;
+        const recent = await session({ expires_at: now + 60 * MIN }, old.user, now - DAY);
+        const recentFamily = await family(recent, 'new-0', now - DAY);
+        // Ended, but within the retention: kept for the Sessions page and the audit trail.
+        const endedRecently = await session({ expires_at: now - DAY + MIN }, old.user, now - DAY);
+        await family(endedRecently, 'er-0', now - DAY);
+        await store.appendAudit(audit('session.login', { request_id: 'recent' }), now - DAY);
+
+        const { total } = await pruneAll(now, 1);
+        // Four audit events before the cutoff (two issued, a sign-out, a login); the tokens go with their families or before.
+        expect({ ...total, tokens: undefined }).toEqual({ families: 2, sessions: 2, audit: 4 });
+        for (const t of ['old-0', 'rla-0', 'er-0']) expect(await store.findRefreshContext(hash(t)), t).toBeUndefined();
+        expect(await store.getFamily(oldFamily.id)).toBeUndefined();
+        expect(await store.getLoginSession(old.session.id)).toBeUndefined();
+        expect(await store.getLoginSession(revokedLongAgo.session.id)).toBeUndefined();
+        expect(await store.getLoginSession(endedRecently.session.id)).toBeDefined();
+        expect(await store.getFamily(recentFamily.id)).toBeDefined();
+        expect((await store.findRefreshContext(hash('new-0')))!.token.used_at).toBeNull();
+        const left = await store.listAudit({ limit: 100 });
+        expect(left.every((e) => e.at >= now - RETAIN)).toBe(true);
+        expect(left.map((e) => e.request_id)).toContain('recent');
+        // Nothing more to do.
+        expect((await pruneAll(now)).total).toEqual({ tokens: 0, families: 0, sessions: 0, audit: 0 });
+      });
+    });
+
+    describe('restore reset', () => {
+      it('revokes every sign-in and credential as restored, withdraws every signing key, and audits it once', async () => {
+        const a = await session();
+        const f1 = await family(a, 'x0');
+        const b = await session({}, a.user);
+        const f2 = await family(b, 'y0');
+        await store.revokeFamily(f2.id, 'revoked_by_user', T0 + MIN, audit('family.revoked'));
+        await store.activateSigningKey(keyRow('k1', T0), T0 + 99 * MIN, T0);
+        const now = T0 + 5 * MIN;
+        expect(await store.markRestored(now, { reason: 'restore_command' })).toEqual({ sessions_revoked: 2, families_revoked: 1, keys_withdrawn: 1 });
+        expect((await store.findRefreshContext(hash('x0')))!.family).toMatchObject({ revoked_at: now, revoke_reason: 'restored' });
+        expect((await store.getLoginSession(a.session.id))!.session).toMatchObject({ revoked_at: now, revoke_reason: 'restored' });
+        // An earlier revocation keeps its reason.
+        expect(await store.getFamily(f2.id)).toMatchObject({ revoke_reason: 'revoked_by_user' });
+        expect((await store.listSigningKeys()).map((k) => k.revoked_at)).toEqual([now]);
+        expect(await store.listAudit({ limit: 10, kind: 'store.restored' })).toEqual([
+          expect.objectContaining({ at: now, details: { reason: 'restore_command', sessions_revoked: 2, families_revoked: 1, keys_withdrawn: 1 } }),
+        ]);
+        void f1;
+      });
+    });
+
+    it('proves it can write (readiness) without leaving anything behind', async () => {
+      const before = await store.listAudit({ limit: 10 });
+      await store.probeWrite(T0);
+      await store.probeWrite(T0 + 1);
+      expect(await store.listAudit({ limit: 10 })).toEqual(before);
+    });
+
     describe('signing keys', () => {
       it('activates a key, retiring the current one until its expiry, and deletes only expired retired keys', async () => {
         expect(await store.listSigningKeys()).toEqual([]);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { timeOrderedId } from '../util/ids';
-import { type Kysely, Migrator, type Transaction } from 'kysely';
+import { CompiledQuery, type Compilable, type Kysely, Migrator, type Transaction } from 'kysely';
 import { migrationProvider } from './migrations';
 import type {
   AuditEvent,
@@ -8,7 +8,10 @@ import type {
   Family,
   LoginSession,
   NewFamily,
+  PruneCounts,
+  PruneOptions,
   RefreshContext,
+  RestoreCounts,
   RevokeReason,
   RotateResult,
   SigningKeyRow,
@@ -16,6 +19,7 @@ import type {
   User,
   UserProfile,
 } from './types';
+import type { GroupedWrite, WriteStep } from './write-engine';
 
 /** Row shapes as the database holds them (JSON lists as text; PostgreSQL may hand bigints back as strings). */
 type Num = number | string;
@@ -151,15 +155,102 @@ export function auditRow(e: AuditInput, now: number): AuditEventsTable {
   };
 }
 
+const SLOT = '\u0000kubegate-parameter:';
+
+/**
+ * A Kysely query compiled once, whose named parameters are filled in per
+ * call. Compiling costs a few microseconds a statement; the token endpoint's
+ * rotation would pay it four times per refresh. The builder receives
+ * placeholders (typed `never`, so they fit any column); every parameter of
+ * the compiled query is either one of them or a constant of the builder.
+ */
+export function compiledTemplate<K extends string>(
+  keys: readonly K[],
+  build: (p: Record<K, never>) => Compilable,
+): (values: Record<K, unknown>) => WriteStep {
+  const placeholders = Object.fromEntries(keys.map((k) => [k, SLOT + k])) as Record<K, never>;
+  const { sql, parameters } = build(placeholders).compile();
+  const slots: Array<{ key: K } | { value: unknown }> = parameters.map((v) =>
+    typeof v === 'string' && v.startsWith(SLOT) ? { key: v.slice(SLOT.length) as K } : { value: v },
+  );
+  return (values) => ({ sql, parameters: slots.map((s) => ('key' in s ? values[s.key] : s.value)) });
+}
+
+const AUDIT_COLUMNS = ['id', 'at', 'kind', 'user_id', 'username', 'cluster', 'family_id', 'session_id', 'client_ip', 'request_id', 'details'] as const;
+
+/** The compiled statements of the grouped writes (one copy of each, for every backend). */
+function writeStatements(db: Kysely<Database>) {
+  return {
+    audit: compiledTemplate(AUDIT_COLUMNS, (p) => db.insertInto('audit_events').values(p)),
+    markTokenUsed: compiledTemplate(['now', 'hash'], (p) =>
+      db.updateTable('refresh_tokens').set({ used_at: p.now }).where('hash', '=', p.hash).where('used_at', 'is', null),
+    ),
+    insertToken: compiledTemplate(['hash', 'family_id', 'generation', 'created_at'], (p) =>
+      db.insertInto('refresh_tokens').values({ ...p, used_at: null }),
+    ),
+    advanceFamily: compiledTemplate(['now', 'generation', 'id'], (p) =>
+      db.updateTable('families').set({ last_used_at: p.now, generation: p.generation }).where('id', '=', p.id),
+    ),
+    revokeFamily: compiledTemplate(['now', 'reason', 'id'], (p) =>
+      db.updateTable('families').set({ revoked_at: p.now, revoke_reason: p.reason }).where('id', '=', p.id).where('revoked_at', 'is', null),
+    ),
+    insertFamily: compiledTemplate(
+      ['id', 'login_session_id', 'user_id', 'cluster', 'client_id', 'origin', 'created_at', 'last_used_at', 'expires_at', 'generation', 'revoked_at', 'revoke_reason'],
+      (p) => db.insertInto('families').values(p),
+    ),
+    insertSession: compiledTemplate(
+      ['id', 'user_id', 'upstream', 'amr', 'auth_time', 'created_at', 'expires_at', 'revoked_at', 'revoke_reason', 'client_ip', 'user_agent', 'last_seen_at'],
+      (p) => db.insertInto('login_sessions').values(p),
+    ),
+    touchSession: compiledTemplate(['now', 'id'], (p) => db.updateTable('login_sessions').set({ last_seen_at: p.now }).where('id', '=', p.id)),
+    insertProbe: compiledTemplate(['name', 'value'], (p) => db.insertInto('kubegate_meta').values(p)),
+    deleteProbe: compiledTemplate(['name'], (p) => db.deleteFrom('kubegate_meta').where('name', '=', p.name)),
+  };
+}
+
+/** Bigger than a database page, so proving a write also proves the database can still grow. */
+const PROBE_VALUE = 'x'.repeat(8192);
+
+/** Families revoked with a clock this far behind the pruner's are still found by the next pass. */
+const PRUNE_SLACK_MS = 60 * 60_000;
+
 /**
  * The Store on Kysely: the same queries serve SQLite and PostgreSQL; a
- * backend only supplies the dialect (sqlite.ts today).
+ * backend only supplies the dialect (sqlite.ts today) and, if it can do
+ * better than one transaction each, how grouped writes are applied.
  */
 export class KyselyStore implements Store {
-  constructor(protected readonly db: Kysely<Database>, private readonly onClose?: () => Promise<void>) {}
+  protected readonly statements;
+
+  /**
+   * `longDb`: the same database for the rare big writes (migrations, the
+   * restore reset), where a backend bounds each write's wait: a longer bound.
+   */
+  constructor(
+    protected readonly db: Kysely<Database>,
+    private readonly onClose?: () => Promise<void>,
+    protected readonly longDb: Kysely<Database> = db,
+  ) {
+    this.statements = writeStatements(db);
+  }
+
+  /**
+   * Applies a grouped write atomically; false when its guard changed no row.
+   * Here: one transaction each. SqliteStore group-commits them on the writer thread.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  protected async applyWrite(write: GroupedWrite, budgetMs?: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      for (const [i, step] of write.steps.entries()) {
+        const r = await trx.executeQuery(CompiledQuery.raw(step.sql, [...step.parameters]));
+        if (i === 0 && write.guard && Number(r.numAffectedRows ?? 0) === 0) return false;
+      }
+      return true;
+    });
+  }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider, migrationTableName: 'kubegate_migrations', migrationLockTableName: 'kubegate_migrations_lock' });
+    const migrator = new Migrator({ db: this.longDb, provider: migrationProvider, migrationTableName: 'kubegate_migrations', migrationLockTableName: 'kubegate_migrations_lock' });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {
@@ -176,12 +267,14 @@ export class KyselyStore implements Store {
     await this.db.selectFrom('server_secrets').select('name').limit(1).execute();
   }
 
-  async probeWrite(now: number): Promise<void> {
-    await this.db
-      .insertInto('kubegate_meta')
-      .values({ name: 'write_probe', value: String(now) })
-      .onConflict((oc) => oc.column('name').doUpdateSet({ value: String(now) }))
-      .execute();
+  /** `budgetMs`: how long the probe may wait for the database (a backend's own bound when absent). */
+  async probeWrite(now: number, budgetMs?: number): Promise<void> {
+    // Inserted and deleted in one transaction: nothing stays, but the write needed room to grow.
+    const name = `write_probe:${now}:${randomUUID()}`;
+    await this.applyWrite(
+      { guard: false, steps: [this.statements.insertProbe({ name, value: PROBE_VALUE }), this.statements.deleteProbe({ name })] },
+      budgetMs,
+    );
   }
 
   private audit(db: Kysely<Database> | Transaction<Database>, e: AuditInput, now: number) {
@@ -189,22 +282,15 @@ export class KyselyStore implements Store {
   }
 
   async upsertUser(p: UserProfile, now: number): Promise<User> {
-    return this.db.transaction().execute(async (trx) => {
-      const existing = await trx
-        .selectFrom('users')
-        .selectAll()
-        .where('upstream', '=', p.upstream)
-        .where('subject', '=', p.subject)
-        .executeTakeFirst();
-      const profile = { username: p.username, email: p.email ?? null, name: p.name ?? null, groups: JSON.stringify(p.groups) };
-      if (existing) {
-        await trx.updateTable('users').set({ ...profile, updated_at: now }).where('id', '=', existing.id).execute();
-        return toUser({ ...existing, ...profile, updated_at: now });
-      }
-      const row: UsersTable = { id: randomUUID(), upstream: p.upstream, subject: p.subject, ...profile, created_at: now, updated_at: now };
-      await trx.insertInto('users').values(row).execute();
-      return toUser(row);
-    });
+    // One statement: the id and created_at of an existing row are kept.
+    const profile = { username: p.username, email: p.email ?? null, name: p.name ?? null, groups: JSON.stringify(p.groups) };
+    const row = await this.db
+      .insertInto('users')
+      .values({ id: randomUUID(), upstream: p.upstream, subject: p.subject, ...profile, created_at: now, updated_at: now })
+      .onConflict((oc) => oc.columns(['upstream', 'subject']).doUpdateSet({ ...profile, updated_at: now }))
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toUser(row);
   }
 
   async getUser(id: string): Promise<User | undefined> {
@@ -216,8 +302,11 @@ export class KyselyStore implements Store {
     s: Omit<LoginSession, 'created_at' | 'revoked_at' | 'revoke_reason' | 'last_seen_at'>,
     now: number,
   ): Promise<LoginSession> {
-    const row: LoginSessionsTable = { ...s, amr: JSON.stringify(s.amr), created_at: now, revoked_at: null, revoke_reason: null, last_seen_at: now };
-    await this.db.insertInto('login_sessions').values(row).execute();
+    const row: LoginSessionsTable = {
+      id: s.id, user_id: s.user_id, upstream: s.upstream, amr: JSON.stringify(s.amr), auth_time: s.auth_time, created_at: now,
+      expires_at: s.expires_at, revoked_at: null, revoke_reason: null, client_ip: s.client_ip, user_agent: s.user_agent, last_seen_at: now,
+    };
+    await this.applyWrite({ guard: false, steps: [this.statements.insertSession(row)] });
     return toSession(row);
   }
 
@@ -229,7 +318,7 @@ export class KyselyStore implements Store {
   }
 
   async touchLoginSession(id: string, now: number): Promise<void> {
-    await this.db.updateTable('login_sessions').set({ last_seen_at: now }).where('id', '=', id).execute();
+    await this.applyWrite({ guard: false, steps: [this.statements.touchSession({ now, id })] });
   }
 
   async listLoginSessions(filter: { userId?: string; activeAt?: number }): Promise<LoginSession[]> {
@@ -274,10 +363,14 @@ export class KyselyStore implements Store {
       revoked_at: null,
       revoke_reason: null,
     };
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('families').values(row).execute();
-      await trx.insertInto('refresh_tokens').values({ hash: f.first_token_hash, family_id: f.id, generation: 0, created_at: now, used_at: null }).execute();
-      await this.audit(trx, { ...audit, family_id: f.id, session_id: f.login_session_id, cluster: f.cluster, user_id: f.user_id }, now);
+    const w = this.statements;
+    await this.applyWrite({
+      guard: false,
+      steps: [
+        w.insertFamily(row),
+        w.insertToken({ hash: f.first_token_hash, family_id: f.id, generation: 0, created_at: now }),
+        w.audit(auditRow({ ...audit, family_id: f.id, session_id: f.login_session_id, cluster: f.cluster, user_id: f.user_id }, now)),
+      ],
     });
     return toFamily(row);
   }
@@ -304,39 +397,25 @@ export class KyselyStore implements Store {
     now: number,
     audit: AuditInput,
   ): Promise<RotateResult> {
-    return this.db.transaction().execute(async (trx) => {
-      const used = await trx
-        .updateTable('refresh_tokens')
-        .set({ used_at: now })
-        .where('hash', '=', r.tokenHash)
-        .where('used_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(used.numUpdatedRows) === 0) return 'already_used';
-      await trx
-        .insertInto('refresh_tokens')
-        .values({ hash: r.successorHash, family_id: r.familyId, generation: r.generation + 1, created_at: now, used_at: null })
-        .execute();
-      await trx
-        .updateTable('families')
-        .set({ last_used_at: now, generation: r.generation + 1 })
-        .where('id', '=', r.familyId)
-        .execute();
-      await this.audit(trx, { ...audit, family_id: r.familyId }, now);
-      return 'rotated';
+    const w = this.statements;
+    const rotated = await this.applyWrite({
+      // The compare-and-set: only a token still unused rotates.
+      guard: true,
+      steps: [
+        w.markTokenUsed({ now, hash: r.tokenHash }),
+        w.insertToken({ hash: r.successorHash, family_id: r.familyId, generation: r.generation + 1, created_at: now }),
+        w.advanceFamily({ now, generation: r.generation + 1, id: r.familyId }),
+        w.audit(auditRow({ ...audit, family_id: r.familyId }, now)),
+      ],
     });
+    return rotated ? 'rotated' : 'already_used';
   }
 
   async revokeFamily(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const r = await trx
-        .updateTable('families')
-        .set({ revoked_at: now, revoke_reason: reason })
-        .where('id', '=', id)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) return false;
-      await this.audit(trx, { ...audit, family_id: id, details: { ...audit.details, reason } }, now);
-      return true;
+    const w = this.statements;
+    return this.applyWrite({
+      guard: true,
+      steps: [w.revokeFamily({ now, reason, id }), w.audit(auditRow({ ...audit, family_id: id, details: { ...audit.details, reason } }, now))],
     });
   }
 
@@ -425,7 +504,7 @@ export class KyselyStore implements Store {
   }
 
   async appendAudit(event: AuditInput, now: number): Promise<void> {
-    await this.audit(this.db, event, now);
+    await this.applyWrite({ guard: false, steps: [this.statements.audit(auditRow(event, now))] });
   }
 
   async listAudit(filter: { limit: number; userId?: string; kind?: AuditEvent['kind']; familyId?: string }): Promise<AuditEvent[]> {
@@ -439,5 +518,113 @@ export class KyselyStore implements Store {
       kind: r.kind as AuditEvent['kind'],
       details: JSON.parse(r.details) as Record<string, unknown>,
     }));
+  }
+
+  async markRestored(now: number, details: Record<string, unknown>): Promise<RestoreCounts> {
+    return this.longDb.transaction().execute((trx) => this.revokeEverything(trx, now, details));
+  }
+
+  /**
+   * After a restore nothing issued before it may work: every sign-in and
+   * credential is revoked ('restored') and every signing key withdrawn, with
+   * one `store.restored` audit event. Runs inside the caller's transaction.
+   */
+  protected async revokeEverything(trx: Transaction<Database>, now: number, details: Record<string, unknown>): Promise<RestoreCounts> {
+    const reason: RevokeReason = 'restored';
+    const sessions = await trx.updateTable('login_sessions').set({ revoked_at: now, revoke_reason: reason }).where('revoked_at', 'is', null).executeTakeFirst();
+    const families = await trx.updateTable('families').set({ revoked_at: now, revoke_reason: reason }).where('revoked_at', 'is', null).executeTakeFirst();
+    const keys = await trx.updateTable('signing_keys').set({ revoked_at: now }).where('revoked_at', 'is', null).executeTakeFirst();
+    const counts: RestoreCounts = {
+      sessions_revoked: Number(sessions.numUpdatedRows),
+      families_revoked: Number(families.numUpdatedRows),
+      keys_withdrawn: Number(keys.numUpdatedRows),
+    };
+    await this.audit(trx, { kind: 'store.restored', details: { ...details, ...counts } }, now);
+    return counts;
+  }
+
+  async prune(o: PruneOptions): Promise<PruneCounts> {
+    return {
+      tokens: await this.pruneEndedFamilyTokens(o),
+      families: await this.pruneOldFamilies(o),
+      sessions: await this.pruneOldSessions(o),
+      audit: await this.pruneOldAudit(o),
+    };
+  }
+
+  /**
+   * Refresh tokens of families that ended (revoked or past expires_at) since
+   * the last complete pass: they can never work again. A live family keeps
+   * its spent tokens: presenting one after the grace window is what detects
+   * reuse (and revokes the family), up to the family's absolute end.
+   */
+  private async pruneEndedFamilyTokens(o: PruneOptions): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const through = await trx.selectFrom('kubegate_meta').select('value').where('name', '=', 'prune_tokens_through').executeTakeFirst();
+      const since = through ? Number(through.value) - PRUNE_SLACK_MS : Number.MIN_SAFE_INTEGER;
+      const ended = trx
+        .selectFrom('families')
+        .select('id')
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('revoked_at', '>', since), eb('revoked_at', '<=', o.now)]),
+            eb.and([eb('expires_at', '>', since), eb('expires_at', '<=', o.now)]),
+          ]),
+        );
+      const r = await trx
+        .deleteFrom('refresh_tokens')
+        .where('hash', 'in', trx.selectFrom('refresh_tokens').select('hash').where('family_id', 'in', ended).limit(o.limit))
+        .executeTakeFirst();
+      const deleted = Number(r.numDeletedRows);
+      if (deleted < o.limit) {
+        await trx
+          .insertInto('kubegate_meta')
+          .values({ name: 'prune_tokens_through', value: String(o.now) })
+          .onConflict((oc) => oc.column('name').doUpdateSet({ value: String(o.now) }))
+          .execute();
+      }
+      return deleted;
+    });
+  }
+
+  /** Families that ended before the retention cutoff, with whatever tokens they still had. */
+  private async pruneOldFamilies(o: PruneOptions): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const ids = (
+        await trx
+          .selectFrom('families')
+          .select('id')
+          .where((eb) => eb.or([eb('revoked_at', '<', o.retainAfter), eb('expires_at', '<', o.retainAfter)]))
+          .limit(o.limit)
+          .execute()
+      ).map((r) => r.id);
+      if (ids.length === 0) return 0;
+      await trx.deleteFrom('refresh_tokens').where('family_id', 'in', ids).execute();
+      return Number((await trx.deleteFrom('families').where('id', 'in', ids).executeTakeFirst()).numDeletedRows);
+    });
+  }
+
+  /** Sign-ins that ended before the retention cutoff and have no credential left. */
+  private async pruneOldSessions(o: PruneOptions): Promise<number> {
+    const r = await this.db
+      .deleteFrom('login_sessions')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('login_sessions as s')
+          .select('s.id')
+          .where((w) => w.or([w('s.revoked_at', '<', o.retainAfter), w('s.expires_at', '<', o.retainAfter)]))
+          .where((w) => w.not(w.exists(w.selectFrom('families as f').select('f.id').whereRef('f.login_session_id', '=', 's.id'))))
+          .limit(o.limit),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  private async pruneOldAudit(o: PruneOptions): Promise<number> {
+    const r = await this.db
+      .deleteFrom('audit_events')
+      .where('id', 'in', (eb) => eb.selectFrom('audit_events').select('id').where('at', '<', o.retainAfter).orderBy('at').limit(o.limit))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 }

@@ -131,6 +131,19 @@ export const migrations: Record<string, Migration> = {
       await sql`drop table if exists kubegate_meta`.execute(db);
     },
   },
+  /** Background pruning finds what ended by index: revoked or expired families and sign-ins. */
+  '0003_pruning': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createIndex('families_revoked').on('families').column('revoked_at').execute();
+      await db.schema.createIndex('login_sessions_expires').on('login_sessions').column('expires_at').execute();
+      await db.schema.createIndex('login_sessions_revoked').on('login_sessions').column('revoked_at').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      for (const i of ['families_revoked', 'login_sessions_expires', 'login_sessions_revoked']) {
+        await sql`drop index if exists ${sql.id(i)}`.execute(db);
+      }
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

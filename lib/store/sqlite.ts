@@ -1,107 +1,216 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
-import { auditRow, KyselyStore, refreshContextQuery, toRefreshContext, type Database as Schema, type RefreshContextRow } from './kysely-store';
-import { RotationWriter } from './rotation-writer';
-import type { AuditInput, RefreshContext, RotateResult } from './types';
+import { Kysely } from 'kysely';
+import { KyselyStore, refreshContextQuery, toRefreshContext, type Database as Schema, type RefreshContextRow } from './kysely-store';
+import { SqliteReader, SqliteRoutingDialect } from './sqlite-dialect';
+import { SqliteWriter } from './sqlite-writer';
+import type { RefreshContext, RestoreCounts } from './types';
+import { defaultWatermarkFile, judgeRestore, readWatermark, type RestoreReason, type WatermarkFile } from './watermark';
+import type { GroupedWrite } from './write-engine';
 
 export type SqliteSynchronous = 'full' | 'normal';
 
-/**
- * Kysely's SQLite driver prepares every statement anew on each call; the
- * store runs a small, fixed set of statements, so keep them prepared.
- */
-function withStatementCache(db: Database.Database, max = 256): SqliteDatabase {
-  const cache = new Map<string, Database.Statement>();
-  return {
-    close: () => db.close(),
-    prepare: (sql: string) => {
-      // Kysely opens transactions with a deferred BEGIN; a transaction that
-      // reads, then writes after the rotation writer committed, would fail
-      // at once with SQLITE_BUSY_SNAPSHOT. IMMEDIATE takes the write lock
-      // up front, so busy_timeout applies instead.
-      if (sql === 'begin') sql = 'begin immediate';
-      let stmt = cache.get(sql);
-      if (!stmt) {
-        stmt = db.prepare(sql);
-        if (cache.size >= max) cache.delete(cache.keys().next().value!);
-        cache.set(sql, stmt);
-      }
-      return stmt as unknown as ReturnType<SqliteDatabase['prepare']>;
-    },
-  };
+/** Default bound on any write's wait for the database (another process's lock), ms. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 3000;
+
+/** `/readyz` must answer quickly: its write probe waits at most this long. */
+const PROBE_BOUND_MS = 1000;
+
+/** Migrations and the restore reset may rewrite whole tables: a longer bound than requests get. */
+const LONG_BOUND_MS = 60_000;
+
+export interface SqliteStoreOptions {
+  /** FULL (default) fsyncs every commit; NORMAL survives a killed process but not a power cut. */
+  synchronous?: SqliteSynchronous;
+  /** Bound on any write's wait for the database, ms (`storage.sqlite.busy_timeout`). */
+  busyTimeoutMs?: number;
+  /** Where the restore watermark is kept (default: beside the database file). */
+  watermarkFile?: string;
+  /** The clock of a restore reset at open. */
+  now?: () => number;
+  /** Problems worth an operator's attention that do not stop the store (a detected restore, an unwritable watermark). */
+  warn?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** What the open found when the database was a restore, and what it revoked. */
+export interface RestoreReport extends RestoreCounts {
+  reason: RestoreReason;
+  database_seq: number | null;
+  watermark_seq: number | null;
+  watermark_file: string;
 }
 
 /**
- * The embedded store. Everything goes through Kysely like the other
- * backends, except the two statements on the token endpoint's path:
+ * The embedded store. Two connections:
  *
- * - the refresh context read: a prepared statement whose SQL is compiled
- *   once from the shared Kysely query (refreshContextQuery), run under the
- *   Kysely driver's connection lock so it never lands inside another
- *   caller's open transaction;
- * - rotations, through the RotationWriter: group commit on a writer thread
- *   with its own connection, so one fsync covers every rotation that queued
- *   while the previous batch committed, and the event loop never waits on it.
+ * - reads run on the caller's thread, on a connection that never waits on a
+ *   lock (WAL readers do not wait for writers; busy_timeout 0). The refresh
+ *   context read is one prepared statement compiled once from the shared
+ *   Kysely query (refreshContextQuery);
+ * - every write goes through the SqliteWriter: one write connection on a
+ *   writer thread, every write bounded by the busy timeout, grouped writes
+ *   (rotations, audit rows, ...) group-committed so one fsync covers many.
+ *
+ * Storage failures surface as StoreUnavailableError (busy, full, readonly,
+ * io, closed, timeout) from every method, with nothing changed.
  */
 export class SqliteStore extends KyselyStore {
-  private readonly contextStmt: Database.Statement<[string], RefreshContextRow>;
+  private readonly contextSql: string;
+  /** Set when the open found a restored database and reset it (see watermark.ts). */
+  restore: RestoreReport | undefined;
 
   constructor(
     db: Kysely<Schema>,
-    sqlite: Database.Database,
-    private readonly writer: RotationWriter,
+    private readonly reader: SqliteReader,
+    private readonly writer: SqliteWriter,
+    longDb: Kysely<Schema> = db,
   ) {
-    super(db);
-    this.contextStmt = sqlite.prepare(refreshContextQuery(db, '').compile().sql);
+    super(db, undefined, longDb);
+    this.contextSql = refreshContextQuery(db, '').compile().sql;
   }
 
   override async findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined> {
-    return this.db.connection().execute(async () => {
-      const row = this.contextStmt.get(tokenHash);
-      return row && toRefreshContext(row);
-    });
+    const row = this.reader.get(this.reader.prepare(this.contextSql), [tokenHash]) as RefreshContextRow | undefined;
+    return row && toRefreshContext(row);
   }
 
-  override rotateRefreshToken(
-    r: { tokenHash: string; successorHash: string; familyId: string; generation: number },
-    now: number,
-    audit: AuditInput,
-  ): Promise<RotateResult> {
-    return this.writer.write({ now, ...r, audit: { ...auditRow({ ...audit, family_id: r.familyId }, now) } });
+  protected override applyWrite(write: GroupedWrite, budgetMs?: number): Promise<boolean> {
+    return this.writer.group(write, budgetMs);
+  }
+
+  override async probeWrite(now: number): Promise<void> {
+    await super.probeWrite(now, Math.min(PROBE_BOUND_MS, this.writer.busyTimeoutMs));
+  }
+
+  /**
+   * TEST HOOK (never called by Kubegate): caps the database's size on the
+   * write connection, `PRAGMA max_page_count`, to make the disk "full" and
+   * clear it again. `null` only reads the figures.
+   */
+  testingSetMaxPageCount(pages: number | null): Promise<{ max: number; used: number }> {
+    return this.writer.testingSetMaxPageCount(pages);
+  }
+
+  /**
+   * At open, inside one write transaction: compares the database's write
+   * count and instance id with the watermark file; on a restore, revokes
+   * everything issued before it and moves the count past the watermark.
+   * Then every later commit bumps the count and rewrites the file.
+   */
+  async reconcileWatermark(file: string, now: number): Promise<RestoreReport | undefined> {
+    const outcome = await this.longDb.transaction().execute(async (trx) => {
+      const meta = new Map(
+        (await trx.selectFrom('kubegate_meta').select(['name', 'value']).where('name', 'in', ['instance_id', 'write_seq']).execute()).map((r) => [
+          r.name,
+          r.value,
+        ]),
+      );
+      const holdsData =
+        (await trx.selectFrom('login_sessions').select('id').limit(1).execute()).length > 0 ||
+        (await trx.selectFrom('families').select('id').limit(1).execute()).length > 0 ||
+        (await trx.selectFrom('signing_keys').select('kid').limit(1).execute()).length > 0;
+      // Read while holding the write lock: no other process commits (and moves the watermark) meanwhile.
+      const watermark: WatermarkFile = readWatermark(file);
+      const marks = { instanceId: meta.get('instance_id'), seq: meta.has('write_seq') ? Number(meta.get('write_seq')) : undefined, holdsData };
+      const verdict = judgeRestore(marks, watermark);
+      let report: RestoreReport | undefined;
+      if (verdict.restored) {
+        const facts = {
+          reason: verdict.reason,
+          database_seq: marks.seq ?? null,
+          watermark_seq: watermark.state === 'present' ? watermark.seq : null,
+          watermark_file: file,
+        };
+        report = { ...facts, ...(await this.revokeEverything(trx, now, facts)) };
+      }
+      const instanceId = marks.instanceId ?? randomUUID();
+      for (const [name, value] of [
+        ['instance_id', instanceId],
+        ['write_seq', String(verdict.seq)],
+      ] as const) {
+        await trx.insertInto('kubegate_meta').values({ name, value }).onConflict((oc) => oc.column('name').doUpdateSet({ value })).execute();
+      }
+      return { report, instanceId };
+    });
+    await this.writer.mark(file, outcome.instanceId);
+    this.restore = outcome.report;
+    return outcome.report;
   }
 
   override async close(): Promise<void> {
     await this.writer.close();
+    this.reader.close();
     await super.close();
   }
 }
 
 /**
- * Opens (creating if needed) the embedded SQLite store in WAL mode.
+ * Opens (creating if needed) the embedded SQLite store in WAL mode, applies
+ * migrations, and (for a file) checks whether the database is a restore.
  *
  * `synchronous`: FULL fsyncs the WAL on every commit, so a rotated refresh
  * token survives even a power loss; NORMAL survives a killed process but
  * may lose the last commits on power loss. See README "Storage".
  */
-export async function openSqliteStore(file: string, opts: { synchronous?: SqliteSynchronous } = {}): Promise<SqliteStore> {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const sqlite = new Database(file);
-  // The file holds the signing keys: owner only. SQLite gives the -wal and
-  // -shm files the database file's mode, so this comes before WAL mode.
-  if (file !== ':memory:') fs.chmodSync(file, 0o600);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  // Migrations first: the store prepares statements against the tables.
-  await new KyselyStore(db).migrate();
-  const sync = opts.synchronous === 'normal' ? 'NORMAL' : 'FULL';
-  const writer =
-    file === ':memory:'
-      ? RotationWriter.inline(sqlite, (fn) => db.connection().execute(async () => fn()))
-      : RotationWriter.threaded(path.resolve(file), sync);
-  return new SqliteStore(db, sqlite, writer);
+export async function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): Promise<SqliteStore> {
+  const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const warn = opts.warn ?? (() => {});
+  const writerOpts = { busyTimeoutMs, warn: (message: string) => warn(message) };
+  let writer: SqliteWriter;
+  let reader: SqliteReader;
+  if (file === ':memory:') {
+    // One connection for both: no other connection can see an in-memory database.
+    const sqlite = new Database(':memory:');
+    sqlite.pragma('foreign_keys = ON');
+    writer = SqliteWriter.inline(sqlite, writerOpts);
+    reader = new SqliteReader(sqlite, { shared: true });
+  } else {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // The file holds the signing keys: owner only. SQLite gives the -wal and
+    // -shm files the database file's mode, so this comes before WAL mode.
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+    fs.chmodSync(file, 0o600);
+    writer = await SqliteWriter.threaded(path.resolve(file), opts.synchronous === 'normal' ? 'NORMAL' : 'FULL', writerOpts);
+    try {
+      reader = new SqliteReader(new Database(file, { fileMustExist: true, timeout: 0 }));
+    } catch (err) {
+      await writer.close();
+      throw err;
+    }
+  }
+  const db = new Kysely<Schema>({ dialect: new SqliteRoutingDialect({ reader, writer }) });
+  const longDb = new Kysely<Schema>({ dialect: new SqliteRoutingDialect({ reader, writer, budgetMs: LONG_BOUND_MS }) });
+  const store = new SqliteStoreOpening(db, reader, writer);
+  try {
+    // Migrations first: the store prepares statements against the tables.
+    await new KyselyStore(db, undefined, longDb).migrate();
+    const opened = new SqliteStore(db, reader, writer, longDb);
+    if (file !== ':memory:') {
+      const watermark = path.resolve(opts.watermarkFile ?? defaultWatermarkFile(file));
+      const report = await opened.reconcileWatermark(watermark, (opts.now ?? Date.now)());
+      if (report) {
+        warn('the database is a restore: every sign-in and credential issued before it was revoked, and every signing key withdrawn', { ...report });
+      }
+    }
+    return opened;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/** Closes the connections of a store whose open failed (no statements prepared yet). */
+class SqliteStoreOpening {
+  constructor(
+    private readonly db: Kysely<Schema>,
+    private readonly reader: SqliteReader,
+    private readonly writer: SqliteWriter,
+  ) {}
+  async close(): Promise<void> {
+    await this.writer.close();
+    this.reader.close();
+    await this.db.destroy();
+  }
 }

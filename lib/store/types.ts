@@ -165,6 +165,30 @@ export interface NewFamily {
 
 export type RotateResult = 'rotated' | 'already_used';
 
+/** What one pruning chunk may delete: up to `limit` rows of each kind. */
+export interface PruneOptions {
+  now: number;
+  /** Audit events, and credentials and sign-ins that ended, before this time are deleted. */
+  retainAfter: number;
+  limit: number;
+}
+
+/** Rows deleted by one pruning chunk. */
+export interface PruneCounts {
+  /** Refresh tokens of credentials that ended (revoked or expired). */
+  tokens: number;
+  families: number;
+  sessions: number;
+  audit: number;
+}
+
+/** What a restore reset revoked. */
+export interface RestoreCounts {
+  sessions_revoked: number;
+  families_revoked: number;
+  keys_withdrawn: number;
+}
+
 export interface Store {
   /** Applies pending migrations; safe to call on every start and from several processes. */
   migrate(): Promise<void>;
@@ -233,4 +257,18 @@ export interface Store {
 
   appendAudit(event: AuditInput, now: number): Promise<void>;
   listAudit(filter: { limit: number; userId?: string; kind?: AuditKind; familyId?: string }): Promise<AuditEvent[]>;
+
+  /**
+   * After a restore: revokes every login session and family (reason
+   * 'restored'), withdraws every signing key, and writes one
+   * `store.restored` audit event carrying `details` and the counts.
+   */
+  markRestored(now: number, details: Record<string, unknown>): Promise<RestoreCounts>;
+  /**
+   * One chunk of background pruning, each kind in its own small transaction:
+   * refresh tokens of ended families (never a live family's spent tokens,
+   * which detect reuse), and audit events, families and sessions that ended
+   * before `retainAfter`. Call again while any count reaches `limit`.
+   */
+  prune(opts: PruneOptions): Promise<PruneCounts>;
 }

@@ -41,6 +41,8 @@ export interface KubegateSetup {
   reuseGrace?: number;
   /** Seconds a new signing key is published before it signs (signing.publish_ahead). */
   publishAhead?: number;
+  /** storage.sqlite.busy_timeout, seconds. */
+  busyTimeout?: number;
 }
 
 export const STAGE_SECRET = 's3cr3t:/+%';
@@ -72,7 +74,9 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
       refresh_reuse_grace: `${setup.reuseGrace ?? 2}s`,
     },
     signing: { algorithm: setup.alg ?? 'RS256', ...(setup.publishAhead ? { publish_ahead: `${setup.publishAhead}s` } : {}) },
-    storage: { sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full' } },
+    storage: {
+      sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full', ...(setup.busyTimeout === undefined ? {} : { busy_timeout: `${setup.busyTimeout}s` }) },
+    },
     secrets: { key_encryption_key_file: 'kubegate.key' },
     upstreams: [{ id: 'local', type: 'local', display_name: 'Local account' }],
     clusters: [
