@@ -413,7 +413,7 @@ async function main(): Promise<number> {
   };
   const key = { kid: 'x'.repeat(43), alg, key: privateKey };
   const sign = async () => {
-    await signIdToken(idTokenClaims({ issuer: files.issuer, audience: 'kubernetes', user, session, now: Date.now(), lifetimeSeconds: 60 }), key);
+    await signIdToken(idTokenClaims({ issuer: files.issuer, audience: 'kubernetes', user, session, now: Date.now(), lifetimeSeconds: 60 })!, key);
   };
   await drive('warmup', 16, 200, sign);
   const joseSerial = await drive('jose SignJWT serial', 1, COUNT, sign);
