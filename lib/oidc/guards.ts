@@ -18,8 +18,9 @@ export interface TokenEndpointGuards {
 
 /**
  * The token endpoint's in-memory state: its rate limits and the coalesced
- * denial audit, flushed every `flushIntervalMs` in the background and once
- * more at shutdown.
+ * denial audit, flushed every `flushIntervalMs` (default a minute: at most
+ * one row per credential per minute however hard it is hammered) in the
+ * background, and once more at shutdown.
  */
 export function createTokenEndpointGuards(
   limits: TokenRateLimitConfig,
@@ -33,7 +34,7 @@ export function createTokenEndpointGuards(
   const flush = () => denials.flush(deps.store, deps.now(), deps.log);
   const timer = setInterval(() => {
     if (denials.size > 0) flush().catch((err: unknown) => deps.log.error('denial audit flush failed', { error: String(err) }));
-  }, deps.flushIntervalMs ?? 5000);
+  }, deps.flushIntervalMs ?? 60_000);
   timer.unref();
   return {
     throttle,

@@ -52,10 +52,13 @@ describe('a database locked by another process', () => {
         expect(r.status).toBe(200);
         jwks.push(r.ms);
       }
-      expect(Math.max(...jwks)).toBeLessThan(250);
+      // (The issue saw 2.6 s; the bounds leave room for a busy 2-core machine.)
+      jwks.sort((a, b) => a - b);
+      expect(jwks[Math.floor(jwks.length / 2)]).toBeLessThan(250);
+      expect(jwks.at(-1)).toBeLessThan(1000);
       const health = await timed(`${server.url}/healthz`);
       expect(health.status).toBe(200);
-      expect(health.ms).toBeLessThan(250);
+      expect(health.ms).toBeLessThan(1000);
 
       const r = await refresh;
       expectOAuthError(r, 503, 'temporarily_unavailable', /nothing was changed/);

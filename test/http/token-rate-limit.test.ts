@@ -25,6 +25,9 @@ afterAll(async () => {
   await server?.stop({ keepFiles: process.env.KEEP_HTTP_TEST_FILES === '1' });
 });
 
+/** Requests in the hammering loop (the issue saw 2 824; the unit test sends exactly that many). */
+const HAMMER = 1000;
+
 function auditRows(familyId: string): Array<{ kind: string; details: Record<string, unknown> }> {
   const db = new Database(server.files.dbPath, { readonly: true, fileMustExist: true });
   try {
@@ -62,7 +65,7 @@ describe('rate limits on POST /oidc/token', () => {
     await seeder.store.revokeFamily(minted.family.id, 'revoked_by_user', Date.now(), { kind: 'family.revoked', family_id: minted.family.id });
     const counts = new Map<number, number>();
     let last!: TokenCall;
-    for (let i = 0; i < 2824; i++) {
+    for (let i = 0; i < HAMMER; i++) {
       last = await kubectlRefresh(server.url, 'kubernetes', '', minted.refreshToken);
       counts.set(last.status, (counts.get(last.status) ?? 0) + 1);
     }
@@ -71,17 +74,23 @@ describe('rate limits on POST /oidc/token', () => {
     const refused = counts.get(400) ?? 0;
     expect(refused).toBeGreaterThanOrEqual(30);
     expect(refused).toBeLessThan(30 + 30);
-    expect(counts.get(429)).toBe(2824 - refused);
+    expect(counts.get(429)).toBe(HAMMER - refused);
     expectOAuthError(last, 429, 'slow_down', /^too many token requests for this credential; retry in \d+ seconds?$/);
     expect(Number(last.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
 
-    // While it runs, nothing was written for these refusals: only the revocation itself.
-    expect(auditRows(minted.family.id).map((r) => r.kind)).toEqual(['family.revoked']);
-    // Shutdown writes the coalesced row.
+    // The refusals wrote nothing while they ran (the background flush, once a
+    // minute, may have written one row), and shutdown writes what is pending.
+    const denied = () => auditRows(minted.family.id).filter((r) => r.kind === 'token.refresh_denied');
+    expect(denied().length).toBeLessThanOrEqual(1);
     await server.kill('SIGTERM');
-    const rows = auditRows(minted.family.id);
-    expect(rows.map((r) => r.kind)).toEqual(['family.revoked', 'token.refresh_denied']);
-    expect(rows[1]!.details).toMatchObject({ reason: 'family_revoked', count: 2824, reasons: { family_revoked: refused, rate_limited: 2824 - refused } });
+    const rows = denied();
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.length).toBeLessThanOrEqual(2);
+    const sum = (f: (d: Record<string, unknown>) => unknown) => rows.reduce((n, r) => n + Number(f(r.details) ?? 0), 0);
+    expect(sum((d) => d.count)).toBe(HAMMER);
+    expect(sum((d) => (d.reasons as Record<string, number>).family_revoked)).toBe(refused);
+    expect(sum((d) => (d.reasons as Record<string, number>).rate_limited)).toBe(HAMMER - refused);
+    expect(rows[0]!.details).toMatchObject({ reason: 'family_revoked' });
     expect(readFamilyRow(server.files.dbPath, minted.family.id)).toMatchObject({ revoke_reason: 'revoked_by_user' });
   });
 });
