@@ -3,12 +3,13 @@
  * (discovery, JWKS, token, health) are answered by plain node:http handlers;
  * every other path goes to Next.js (the portal). See docs/architecture.md.
  */
-import http from 'node:http';
 import path from 'node:path';
 import { canonicalForwardedHeaders } from './lib/config/auth-env';
 import { ConfigError } from './lib/config/load';
+import { createProxyTrust } from './lib/http/client-address';
+import { createBoundedServer, serverLimitsFromConfig } from './lib/http/http-server';
 import { createIssuerListener } from './lib/http/node-adapter';
-import { stampPortalRequest } from './lib/http/portal-request';
+import { canonicalRedirect, stampPortalRequest } from './lib/http/portal-request';
 import { upstreamOrigins } from './lib/http/security-headers';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
 import { bootRuntime, setRuntime } from './lib/runtime-global';
@@ -33,22 +34,28 @@ async function main(): Promise<void> {
   const app = next({ dev, dir: projectDir, hostname: host, port });
   await app.prepare();
   const handle = app.getRequestHandler();
-  const trustProxy = config.server.trust_proxy;
-  const issuer = createIssuerListener(createIssuerRoutes(rt.issuerDeps), { log, trustProxy });
+  const proxy = createProxyTrust(config.server.trust_proxy);
+  const issuerUrl = new URL(config.issuer.url);
+  const issuer = createIssuerListener(createIssuerRoutes(rt.issuerDeps), { log, proxy, bodyTimeoutMs: config.server.timeouts.body * 1000 });
   const portal = {
     https: config.issuer.url.startsWith('https:'),
     dev,
-    trustProxy,
+    proxy,
     formActionOrigins: upstreamOrigins(config.upstreams),
     forwarded: canonicalForwardedHeaders(config.issuer.url),
   };
-  const server = http.createServer((req, res) => {
+  const server = createBoundedServer((req, res) => {
     if (issuer(req, res)) return;
+    // The portal has one origin: a request under another host name goes there.
+    const redirect = canonicalRedirect(req, { issuer: issuerUrl, proxy });
+    if (redirect) {
+      res.writeHead(redirect.status, { location: redirect.location, 'cache-control': 'no-store', 'content-length': 0 });
+      res.end();
+      return;
+    }
     stampPortalRequest(req, res, portal);
     void handle(req, res);
-  });
-  // Longer than common load balancers' idle timeouts, so they close first.
-  server.keepAliveTimeout = 65_000;
+  }, serverLimitsFromConfig(config.server));
   server.on('error', (err: NodeJS.ErrnoException) => {
     const why = err.code === 'EADDRINUSE' ? 'the address is already in use (set PORT to another port)' : err.code === 'EACCES' ? 'permission denied' : err.message;
     process.stderr.write(`kubegate: cannot listen on ${host}:${port}: ${why}\n`);
@@ -59,7 +66,8 @@ async function main(): Promise<void> {
     process.stderr.write(issuerNotice + '\n');
     if (location.generated) {
       const { username, password } = location.generated;
-      process.stdout.write(
+      // stderr: after start-up, stdout carries only JSON log lines.
+      process.stderr.write(
         [
           '',
           '  Kubegate is running on its embedded default.',
@@ -73,13 +81,20 @@ async function main(): Promise<void> {
     }
   });
 
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     log.info('shutting down', { signal });
-    server.close(() => {
-      void rt.close().then(() => process.exit(0));
-    });
+    // Stop taking connections, give open requests a moment, then close the
+    // runtime (which writes pending audit rows) before the store goes.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    setTimeout(() => process.exit(0), 5000).unref();
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
+    void Promise.race([closed, grace])
+      .then(() => Promise.race([rt.close(), new Promise<void>((resolve) => setTimeout(resolve, 3000).unref())]))
+      .catch((err: unknown) => log.error('shutdown failed', { error: String(err) }))
+      .finally(() => process.exit(0));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ResolvedCluster, ResolvedConfig } from './config/load';
 import { openServerSecret, type KeyEncryptionKey } from './crypto/kek';
 import type { OAuthClient } from './oidc/client-auth';
+import { createTokenEndpointGuards } from './oidc/guards';
 import { KEY_SYNC_INTERVAL_SECONDS } from './oidc/key-timing';
 import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
@@ -92,6 +93,7 @@ export async function createRuntime(
   const clients = new Map<string, OAuthClient>(
     config.clusters.map((c) => [c.client_id, { clientId: c.client_id, clientSecret: c.client_secret, cluster: c.name, allowedGroups: c.allowed_groups }]),
   );
+  const guards = createTokenEndpointGuards(config.server.token_rate_limit, { store, now, log });
   const timer = setInterval(() => {
     keys.sync(now()).catch((err: unknown) => log.error('signing key sync failed', { error: String(err) }));
   }, opts.keySyncIntervalMs ?? KEY_SYNC_INTERVAL_SECONDS * 1000);
@@ -122,12 +124,16 @@ export async function createRuntime(
       policy: { idleTimeoutMs: config.issuer.refresh_idle_timeout * 1000, reuseGraceMs: config.issuer.refresh_reuse_grace * 1000 },
       idTokenLifetimeSeconds: config.issuer.id_token_lifetime,
       refreshKey,
+      config,
+      throttle: guards.throttle,
+      denials: guards.denials,
       now,
       log,
     },
     async close() {
       clearInterval(timer);
       await maintenance.stop();
+      await guards.stop();
       await store.close();
     },
   };

@@ -6,6 +6,14 @@ import { FULL_CONFIG_YAML, LOCAL_PASSWORD_HASH, minimalYaml, TEST_CA_PEM } from 
 import { credentialSpec, kubeconfigYaml, renderAllShells } from '../portal/cluster-view';
 import { ConfigError, formatPath, loadConfigFile, parseConfig, type ResolvedConfig } from './load';
 
+/** server.* as documented in the README when nothing is set. */
+const SERVER_DEFAULTS = {
+  trust_proxy: false,
+  timeouts: { headers: 10, body: 10, request: 30 },
+  max_connections: 1000,
+  token_rate_limit: { per_credential: { burst: 30, per_minute: 30 }, per_address_failures: { burst: 120, per_minute: 120 } },
+};
+
 let dir: string;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubegate-config-'));
@@ -50,7 +58,7 @@ describe('parseConfig: the full example', () => {
     expect(c.signing).toEqual({ algorithm: 'ES256', rotation_period: 7 * 86400, publish_ahead: 15 * 60 });
     expect(c.secrets).toEqual({});
     expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'state/kubegate.db'), synchronous: 'normal', busy_timeout: 3 } });
-    expect(c.server).toEqual({ trust_proxy: true });
+    expect(c.server).toEqual({ ...SERVER_DEFAULTS, trust_proxy: true });
     expect(c.clusters.map((x) => x.name)).toEqual(['prod', 'staging']);
     const [prod, staging] = c.clusters;
     expect(prod).toMatchObject({
@@ -86,14 +94,28 @@ describe('parseConfig: the full example', () => {
     expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400, publish_ahead: 15 * 60 });
     expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full', busy_timeout: 3 } });
     expect(c.audit).toEqual({ retention: 90 * 86400 });
-    expect(c.server).toEqual({ trust_proxy: false });
+    expect(c.server).toEqual(SERVER_DEFAULTS);
     expect(c.branding).toEqual({ title: 'Kubegate' });
     expect([c.clusters, c.upstreams, c.users]).toEqual([[], [], []]);
   });
 
   it('defaults storage to an SQLite file kubegate.db beside the config file', () => {
     const c = parse('issuer: {url: "https://kubegate.example.com"}\n');
-    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full' } });
+    expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full', busy_timeout: 3 } });
+  });
+
+  it.each([
+    ['true (one proxy)', 'true', true],
+    ['a hop count', '2', 2],
+    ['a list of proxies', '[10.0.0.0/8, "2001:db8::/32", loopback, 192.0.2.5]', ['10.0.0.0/8', '2001:db8::/32', 'loopback', '192.0.2.5']],
+  ])('accepts server.trust_proxy as %s', (_, yaml, value) => {
+    expect(parse(minimalYaml(`server: {trust_proxy: ${yaml}}\n`)).server.trust_proxy).toEqual(value);
+  });
+
+  it('takes server timeouts as durations and fills in what is not given', () => {
+    const c = parse(minimalYaml('server:\n  timeouts: {headers: 5s}\n  token_rate_limit: {per_credential: {burst: 100}}\n'));
+    expect(c.server.timeouts).toEqual({ headers: 5, body: 10, request: 30 });
+    expect(c.server.token_rate_limit).toEqual({ per_credential: { burst: 100, per_minute: 30 }, per_address_failures: { burst: 120, per_minute: 120 } });
   });
 
   it('defaults a cluster to namespace "default" and to every signed-in user', () => {
@@ -211,6 +233,14 @@ describe('parseConfig: every error names the bad path', () => {
     { name: 'only comments', yaml: '# nothing here\n', expected: ['(root): must be a YAML mapping'] },
     { name: 'a YAML list', yaml: '- issuer\n', expected: ['(root): must be a YAML mapping'] },
     { name: 'a YAML scalar', yaml: 'kubegate\n', expected: ['(root): must be a YAML mapping'] },
+    { name: 'trust_proxy a string', yaml: minimalYaml('server: {trust_proxy: "yes"}\n'), expected: ['server.trust_proxy: must be true, false, a number of proxy hops (0-10), or a list'] },
+    { name: 'trust_proxy too many hops', yaml: minimalYaml('server: {trust_proxy: 11}\n'), expected: ['server.trust_proxy: must be 0 to 10 proxy hops'] },
+    { name: 'trust_proxy a bad CIDR', yaml: minimalYaml('server: {trust_proxy: [10.0.0.0/8, 10.0.0.0/33, proxy.example.com]}\n'), expected: ['server.trust_proxy[1]: must be an IP address, a CIDR', 'server.trust_proxy[2]: must be an IP address, a CIDR'] },
+    { name: 'headers timeout zero', yaml: minimalYaml('server: {timeouts: {headers: 0s}}\n'), expected: ['server.timeouts.headers: must be between 1s and 120s'] },
+    { name: 'request timeout shorter than headers', yaml: minimalYaml('server: {timeouts: {headers: 20s, request: 10s}}\n'), expected: ['server.timeouts.request: must not be shorter than timeouts.headers'] },
+    { name: 'max_connections zero', yaml: minimalYaml('server: {max_connections: 0}\n'), expected: ['server.max_connections: '] },
+    { name: 'rate limit burst zero', yaml: minimalYaml('server: {token_rate_limit: {per_credential: {burst: 0}}}\n'), expected: ['server.token_rate_limit.per_credential.burst: '] },
+    { name: 'rate limit unknown key', yaml: minimalYaml('server: {token_rate_limit: {per_user: {burst: 1}}}\n'), expected: ['server.token_rate_limit.per_user: unknown key'] },
   ];
 
   it.each(cases)('$name', ({ yaml, expected }) => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { unpasteable } from '../kubeconfig/shells/guard';
 import { DEFAULT_PUBLISH_AHEAD_SECONDS, MIN_PUBLISH_AHEAD_SECONDS } from '../oidc/key-timing';
+import { trustEntryProblem } from '../http/client-address';
 import { parseDuration } from '../util/duration';
 
 /**
@@ -187,6 +188,72 @@ export const LocalUserSchema = z.strictObject({
   groups: z.array(z.string().min(1)).default([]),
 });
 
+/**
+ * Which peers are reverse proxies (lib/http/client-address.ts): `false`; a
+ * number of hops (`true` is 1: the socket peer is the one proxy); or a list
+ * of proxy addresses and CIDRs.
+ */
+const trustProxy = z.union(
+  [
+    z.boolean(),
+    z.number().int('must be a whole number of proxy hops').min(0, 'must be 0 to 10 proxy hops').max(10, 'must be 0 to 10 proxy hops'),
+    z.array(
+      z.string().superRefine((entry, ctx) => {
+        const problem = trustEntryProblem(entry);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    ),
+  ],
+  { error: 'must be true, false, a number of proxy hops (0-10), or a list of proxy addresses/CIDRs' },
+);
+
+const bucket = (burst: number, perMinute: number) =>
+  z
+    .strictObject({
+      burst: z.number().int().min(1).max(1_000_000).default(burst),
+      per_minute: z.number().int().min(1).max(1_000_000).default(perMinute),
+    })
+    .default({ burst, per_minute: perMinute });
+
+const TIMEOUT_DEFAULTS = { headers: 10, body: 10, request: 30 };
+const RATE_LIMIT_DEFAULTS = {
+  per_credential: { burst: 30, per_minute: 30 },
+  per_address_failures: { burst: 120, per_minute: 120 },
+};
+const SERVER_DEFAULTS = {
+  trust_proxy: false,
+  timeouts: TIMEOUT_DEFAULTS,
+  max_connections: 1000,
+  token_rate_limit: RATE_LIMIT_DEFAULTS,
+};
+
+const ServerSchema = z.strictObject({
+  trust_proxy: trustProxy.default(false),
+  /** Slow clients: how long a request may take to arrive (Node's defaults are 60 s and 300 s). */
+  timeouts: z
+    .strictObject({
+      /** The request line and headers. */
+      headers: duration('headers', 1, 120).default(TIMEOUT_DEFAULTS.headers),
+      /** An issuer endpoint's body (a refresh grant is ~200 bytes). */
+      body: duration('body', 1, 120).default(TIMEOUT_DEFAULTS.body),
+      /** The whole request, any path. */
+      request: duration('request', 1, 600).default(TIMEOUT_DEFAULTS.request),
+    })
+    .default(TIMEOUT_DEFAULTS)
+    .superRefine((t, ctx) => {
+      if (t.request < t.headers) ctx.addIssue({ code: 'custom', path: ['request'], message: 'must not be shorter than timeouts.headers' });
+    }),
+  /** Open connections at most; more are refused until some close. */
+  max_connections: z.number().int().min(1).max(1_000_000).default(SERVER_DEFAULTS.max_connections),
+  /** The token endpoint's limits: per credential (refresh-token family) and failed requests per client address. */
+  token_rate_limit: z
+    .strictObject({
+      per_credential: bucket(RATE_LIMIT_DEFAULTS.per_credential.burst, RATE_LIMIT_DEFAULTS.per_credential.per_minute),
+      per_address_failures: bucket(RATE_LIMIT_DEFAULTS.per_address_failures.burst, RATE_LIMIT_DEFAULTS.per_address_failures.per_minute),
+    })
+    .default(RATE_LIMIT_DEFAULTS),
+});
+
 export const ConfigSchema = z
   .strictObject({
     issuer: z.strictObject({
@@ -246,12 +313,7 @@ export const ConfigSchema = z
         retention: duration('retention', 86400, 10 * 365 * 86400).default(90 * 86400),
       })
       .default({ retention: 90 * 86400 }),
-    server: z
-      .strictObject({
-        /** Behind a reverse proxy: take the client address from X-Forwarded-For (for audit). */
-        trust_proxy: z.boolean().default(false),
-      })
-      .default({ trust_proxy: false }),
+    server: ServerSchema.default(SERVER_DEFAULTS),
     clusters: z.array(ClusterSchema).default([]),
     upstreams: z.array(UpstreamSchema).default([]),
     users: z.array(LocalUserSchema).default([]),

@@ -1,38 +1,51 @@
-import { processUniqueId } from '../util/ids';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { json, MAX_BODY_BYTES, type IssuerRequest, type IssuerResponse } from '../oidc/http';
+import { RequestTimeoutError, RequestTooLargeError, renderOAuthError } from '../oidc/errors';
+import { MAX_BODY_BYTES, type IssuerRequest, type IssuerResponse } from '../oidc/http';
 import type { IssuerHandler } from '../oidc/issuer-routes';
+import { processUniqueId } from '../util/ids';
 import type { Logger } from '../util/log';
+import type { ProxyTrust } from './client-address';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** The client's address: the socket peer, or the first X-Forwarded-For hop when a proxy is trusted. */
-export function clientAddress(req: IncomingMessage, trustProxy: boolean): string | undefined {
-  const forwarded = req.headers['x-forwarded-for'];
-  if (trustProxy && typeof forwarded === 'string' && forwarded.trim() !== '') return forwarded.split(',')[0]!.trim();
-  return req.socket.remoteAddress ?? undefined;
-}
+export type BodyResult = { kind: 'ok'; body: string } | { kind: 'too_large' } | { kind: 'timeout' };
 
-/** Reads the body up to `limit` bytes; undefined when it is larger. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+/**
+ * Reads the body up to `limit` bytes, within `timeoutMs` of the call: a
+ * client that dribbles its body (or stops sending) gets `timeout`, not a
+ * connection held for Node's 300 s. Larger than `limit`: `too_large`
+ * (drained so the 413 can be sent; far past the limit the connection is
+ * dropped).
+ */
+export function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<BodyResult> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
       req.resume();
-      resolve(undefined);
+      resolve({ kind: 'too_large' });
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = setTimeout(() => {
+      req.removeAllListeners('data');
+      req.pause();
+      resolve({ kind: 'timeout' });
+    }, timeoutMs);
     req.on('data', (c: Buffer) => {
       size += c.length;
-      // Past the limit, drain (so a 413 can still be sent) but keep nothing;
-      // far past it, drop the connection.
       if (size > limit * 64) req.destroy();
       else if (size <= limit) chunks.push(c);
     });
-    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(size > limit ? { kind: 'too_large' } : { kind: 'ok', body: Buffer.concat(chunks).toString('utf8') });
+    });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.on('close', () => clearTimeout(timer));
   });
 }
 
@@ -46,14 +59,21 @@ function send(res: ServerResponse, r: IssuerResponse, head: boolean, requestId: 
   res.end(head ? undefined : r.body);
 }
 
+export interface IssuerListenerOptions {
+  log: Logger;
+  proxy: ProxyTrust;
+  /** An issuer request's body must arrive within this. */
+  bodyTimeoutMs: number;
+}
+
 /**
  * The node:http side of the issuer endpoints: it owns the socket-level
- * details (body limit, request id, client address) and calls a pure
- * handler. Returns false when the path is not an issuer path.
+ * details (body limit and deadline, request id, client address) and calls
+ * a pure handler. Returns false when the path is not an issuer path.
  */
 export function createIssuerListener(
   route: (path: string) => IssuerHandler | undefined,
-  opts: { log: Logger; trustProxy: boolean },
+  opts: IssuerListenerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const url = req.url ?? '/';
@@ -62,20 +82,22 @@ export function createIssuerListener(
     if (!handler) return false;
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : processUniqueId();
-    const clientIp = clientAddress(req, opts.trustProxy);
+    const clientIp = opts.proxy.clientAddress(req);
     const head = req.method === 'HEAD';
+    const fail = (err: unknown) => renderOAuthError(err, { requestId, log: opts.log, where: 'issuer request' });
     void (async () => {
       try {
-        const body = req.method === 'GET' || head ? '' : await readBody(req, MAX_BODY_BYTES);
-        if (body === undefined) {
-          send(res, json(413, { error: 'invalid_request', error_description: 'request body too large' }, { 'cache-control': 'no-store', connection: 'close' }), head, requestId);
-          return;
+        let body = '';
+        if (req.method !== 'GET' && !head) {
+          const read = await readBody(req, MAX_BODY_BYTES, opts.bodyTimeoutMs);
+          if (read.kind === 'too_large') return send(res, fail(new RequestTooLargeError(MAX_BODY_BYTES)), head, requestId);
+          if (read.kind === 'timeout') return send(res, fail(new RequestTimeoutError(opts.bodyTimeoutMs)), head, requestId);
+          body = read.body;
         }
         const ir: IssuerRequest = { method: req.method ?? 'GET', headers: req.headers, body, clientIp, requestId };
         send(res, await handler(ir), head, requestId);
       } catch (err) {
-        opts.log.error('issuer request failed', { request_id: requestId, path: url.slice(0, 100), error: err instanceof Error ? err.message : String(err) });
-        if (!res.headersSent) send(res, json(500, { error: 'server_error', error_description: 'internal error' }, { 'cache-control': 'no-store' }), head, requestId);
+        if (!res.headersSent) send(res, fail(err), head, requestId);
         else res.destroy();
       }
     })();

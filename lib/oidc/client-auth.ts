@@ -72,14 +72,13 @@ export function authenticateClient(
   const p = presented(authorization, form);
   if (!p) throw new InvalidClientError('client authentication is required: send client_id', false);
   const client = clients.get(p.clientId);
-  if (!client) throw new InvalidClientError('unknown client', p.viaBasic);
+  if (!client) throw new InvalidClientError('unknown client: no cluster has this client_id', p.viaBasic);
   if (client.clientSecret === undefined) {
     // Public client: nothing to check, but a secret it does not have is a misconfiguration.
     if (p.secret) throw new InvalidClientError('this client is public: send no client_secret', p.viaBasic);
     return client;
   }
-  if (!p.secret || !secretsEqual(p.secret, client.clientSecret)) {
-    throw new InvalidClientError('client authentication failed', p.viaBasic);
-  }
+  if (!p.secret) throw new InvalidClientError('this client is confidential: send its client_secret', p.viaBasic);
+  if (!secretsEqual(p.secret, client.clientSecret)) throw new InvalidClientError('client authentication failed: the client_secret does not match', p.viaBasic);
   return client;
 }

@@ -5,7 +5,6 @@ export const ISSUER_PATHS = {
   discovery: '/.well-known/openid-configuration',
   jwks: '/oidc/jwks',
   token: '/oidc/token',
-  authorize: '/oidc/authorize',
 } as const;
 
 /**
@@ -13,14 +12,16 @@ export const ISSUER_PATHS = {
  * the one configured issuer. kube-apiserver requires `issuer` to equal its
  * --oidc-issuer-url exactly and reads `jwks_uri`; kubectl reads
  * `token_endpoint` on every refresh.
+ *
+ * Only what exists is advertised: there is no authorization endpoint (the
+ * portal hands out credentials), so neither `authorization_endpoint` nor
+ * `response_types_supported` is listed.
  */
 export function discoveryDocument(issuer: string, alg: SigningAlg) {
   return {
     issuer,
-    authorization_endpoint: issuer + ISSUER_PATHS.authorize,
     token_endpoint: issuer + ISSUER_PATHS.token,
     jwks_uri: issuer + ISSUER_PATHS.jwks,
-    response_types_supported: ['code'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [alg],
     grant_types_supported: ['refresh_token'],

@@ -6,27 +6,36 @@ export interface IdTokenInput {
   issuer: string;
   /** The cluster's client_id: the token is good for that cluster only. */
   audience: string;
-  user: User;
-  session: LoginSession;
+  user: Pick<User, 'id' | 'username' | 'groups' | 'name' | 'email'>;
+  session: Pick<LoginSession, 'auth_time' | 'expires_at' | 'amr'>;
   now: number;
   lifetimeSeconds: number;
 }
+
+export type IdTokenClaims = JWTPayload & { iat: number; exp: number; auth_time: number } & Record<string, unknown>;
 
 /**
  * The id_token claims kube-apiserver reads (OIDC Core §2): a stable `sub`
  * (the user's immutable id, never an email), `preferred_username` and
  * `groups` for RBAC. Expiry never outlives the login session.
+ *
+ * Returns undefined when the token would already be expired at `iat` (the
+ * session ends within this second): callers refuse rather than sign it.
+ * A clock that stepped back since sign-in would put `auth_time` after
+ * `iat`; `auth_time` is then reported as `iat` (the earlier, stricter
+ * value), never after it.
  */
-export function idTokenClaims(i: IdTokenInput): JWTPayload & Record<string, unknown> {
+export function idTokenClaims(i: IdTokenInput): IdTokenClaims | undefined {
   const iat = Math.floor(i.now / 1000);
   const exp = Math.min(iat + i.lifetimeSeconds, Math.floor(i.session.expires_at / 1000));
-  const claims: JWTPayload & Record<string, unknown> = {
+  if (exp <= iat) return undefined;
+  const claims: IdTokenClaims = {
     iss: i.issuer,
     sub: i.user.id,
     aud: i.audience,
     exp,
     iat,
-    auth_time: Math.floor(i.session.auth_time / 1000),
+    auth_time: Math.min(Math.floor(i.session.auth_time / 1000), iat),
     preferred_username: i.user.username,
     groups: i.user.groups,
     amr: i.session.amr,

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../store/errors';
 import type { Store } from '../store/types';
+import type { KeyManager } from './keys';
 import { bodyOf, openTestEnv, type TestEnv } from '../../test/support/fixtures';
 import { createIssuerRoutes } from './issuer-routes';
 
@@ -38,24 +40,68 @@ describe('issuer routes', () => {
     for (const k of keys) for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k).not.toHaveProperty(p);
   });
 
-  it.each(['/.well-known/openid-configuration', '/oidc/jwks', '/oidc/authorize', '/healthz'])('answers 405 to a POST on %s', async (path) => {
+  // Regression: discovery advertised an authorization_endpoint that only
+  // redirected to the portal. Only what exists is advertised.
+  it('advertises no authorization endpoint, and serves none', async () => {
+    const route = createIssuerRoutes(env.rt.issuerDeps);
+    const doc = bodyOf(await route('/.well-known/openid-configuration')!(get));
+    expect(doc).not.toHaveProperty('authorization_endpoint');
+    expect(doc).not.toHaveProperty('response_types_supported');
+    expect(route('/oidc/authorize')).toBeUndefined();
+  });
+
+  it.each(['/.well-known/openid-configuration', '/oidc/jwks', '/healthz', '/readyz'])('answers 405 to a POST on %s', async (path) => {
     const res = await createIssuerRoutes(env.rt.issuerDeps)(path)!({ method: 'POST', headers: {}, body: '' });
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('GET, HEAD');
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(bodyOf(res)).toEqual({ error: 'invalid_request', error_description: 'this endpoint accepts only GET and HEAD' });
   });
 
-  it('sends /oidc/authorize to the portal and leaves other paths to Next', async () => {
+  it('leaves other paths to Next', () => {
     const route = createIssuerRoutes(env.rt.issuerDeps);
-    expect(await route('/oidc/authorize')!(get)).toMatchObject({ status: 302, headers: { location: '/' } });
     expect(route('/')).toBeUndefined();
     expect(route('/oidc/token/')).toBeUndefined();
   });
 
-  it('reports health from the store', async () => {
-    expect((await createIssuerRoutes(env.rt.issuerDeps)('/healthz')!(get)).status).toBe(200);
-    const down = { ...env.store, ping: () => Promise.reject(new Error('ECONNREFUSED 10.0.0.5:5432')) } as Store;
-    const res = await createIssuerRoutes({ ...env.rt.issuerDeps, store: down })('/healthz')!(get);
+  it('answers /healthz without touching the database (liveness)', async () => {
+    const untouchable = new Proxy(env.store, {
+      get(target, prop, receiver) {
+        if (typeof prop === 'string' && prop !== 'then') return () => Promise.reject(new StoreUnavailableError('busy', 'database is locked'));
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    }) as Store;
+    const res = await createIssuerRoutes({ ...env.rt.issuerDeps, store: untouchable })('/healthz')!(get);
+    expect(res.status).toBe(200);
+    expect(bodyOf(res)).toEqual({ status: 'ok' });
+  });
+
+  it('answers /readyz 200 while the database takes a write and a key is loaded', async () => {
+    const res = await createIssuerRoutes(env.rt.issuerDeps)('/readyz')!(get);
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(bodyOf(res)).toEqual({ status: 'ready' });
+  });
+
+  it('answers /readyz 503 with the reason while the database cannot be written', async () => {
+    const readonly = { ...env.store, probeWrite: () => Promise.reject(new StoreUnavailableError('readonly', 'attempt to write a readonly database (/var/lib/kubegate)')) } as Store;
+    const res = await createIssuerRoutes({ ...env.rt.issuerDeps, store: readonly })('/readyz')!(get);
     expect(res.status).toBe(503);
-    expect(res.body).not.toContain('10.0.0.5');
+    expect(bodyOf(res)).toEqual({ status: 'unavailable', reason: 'database_not_writable', detail: 'readonly' });
+    expect(res.body).not.toContain('/var/lib');
+  });
+
+  it('answers /readyz 503 when the write probe hangs past its bound', async () => {
+    const hung = { ...env.store, probeWrite: () => new Promise<void>(() => {}) } as Store;
+    const res = await createIssuerRoutes({ ...env.rt.issuerDeps, store: hung, readinessTimeoutMs: 20 })('/readyz')!(get);
+    expect(res.status).toBe(503);
+    expect(bodyOf(res)).toMatchObject({ reason: 'database_timeout' });
+  });
+
+  it('answers /readyz 503 while no signing key is loaded', async () => {
+    const keys = { ...env.rt.keys, current: () => undefined, jwksJson: () => '{"keys":[]}' } as unknown as KeyManager;
+    const res = await createIssuerRoutes({ ...env.rt.issuerDeps, keys })('/readyz')!(get);
+    expect(res.status).toBe(503);
+    expect(bodyOf(res)).toEqual({ status: 'unavailable', reason: 'signing_key_not_loaded' });
   });
 });

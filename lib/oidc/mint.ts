@@ -47,6 +47,17 @@ export async function mintCredential(
   const { session, user, cluster } = input;
   if (session.revoked_at !== null || now >= session.expires_at) throw new NoAccessError('session_inactive');
   if (!mayUseCluster(cluster, user.groups)) throw new NoAccessError('cluster_not_allowed');
+  // Built before anything is written: a session ending within this second
+  // would give an id_token expired at birth, so nothing is minted.
+  const claims = idTokenClaims({
+    issuer: deps.issuer,
+    audience: cluster.client_id,
+    user,
+    session,
+    now,
+    lifetimeSeconds: deps.idTokenLifetimeSeconds,
+  });
+  if (!claims) throw new NoAccessError('session_inactive');
   const refreshToken = newRefreshToken();
   const family = await deps.store.createFamily(
     {
@@ -62,14 +73,6 @@ export async function mintCredential(
     now,
     { kind: 'token.issued', username: user.username, client_ip: input.clientIp ?? null, details: { origin: input.origin } },
   );
-  const claims = idTokenClaims({
-    issuer: deps.issuer,
-    audience: cluster.client_id,
-    user,
-    session,
-    now,
-    lifetimeSeconds: deps.idTokenLifetimeSeconds,
-  });
   const idToken = await signIdToken(claims, deps.keys.current());
-  return { idToken, refreshToken, idTokenExpiresAt: (claims.exp as number) * 1000, family };
+  return { idToken, refreshToken, idTokenExpiresAt: claims.exp * 1000, family };
 }

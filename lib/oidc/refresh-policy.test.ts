@@ -1,11 +1,13 @@
 import { describe as group, expect, it } from 'vitest';
+import type { Entitlements } from '../auth/entitlements';
 import type { RefreshContext } from '../store/types';
-import { decideRefresh, describe as describeReason, MAX_REPLAY_STEPS, type DenyReason, type RefreshDecision } from './refresh-policy';
+import { decideRefresh, describeRefusal, MAX_REPLAY_STEPS, type DenyReason, type RefreshDecision } from './refresh-policy';
 
 const T = Date.UTC(2031, 0, 1);
 const S = 1000;
 const policy = { idleTimeoutMs: 15 * 60 * S, reuseGraceMs: 10 * S };
 const K8S = { clientId: 'kubernetes', allowedGroups: [] as string[] };
+const ACTIVE: Entitlements = { status: 'active', username: 'alice', groups: [] };
 
 /** Head of generation 3, used a minute ago, in a live session. Overrides per row. */
 function ctx(o: {
@@ -91,6 +93,15 @@ group('decideRefresh', () => {
     ['spent long ago (a stolen copy)', ctx({ used_at: T - 3600 * S, head: 9 }), revoke],
     ['spent, and the head is not ahead of it', ctx({ used_at: T, head: 3 }), revoke],
     ['spent long ago by an idle family: reuse, not idle', ctx({ used_at: T - 3600 * S, last_used_at: T - 3600 * S, head: 4 }), revoke],
+
+    // Regression: a clock stepped back since the token was spent gave a
+    // negative age, which passed `age <= grace`: a spent token presented
+    // after the window got the live head. A negative age is outside the grace.
+    ['spent 1 ms in the future (clock stepped back)', ctx({ used_at: T + 1, head: 4 }), revoke],
+    ['spent an hour in the future (clock stepped back)', ctx({ used_at: T + 3600 * S, head: 4 }), revoke],
+    ['spent in the future, head many steps ahead', ctx({ used_at: T + 5 * S, generation: 2, head: 4 }), revoke],
+    // A family last used "in the future" is not idle: rotation is unaffected.
+    ['the head, family last used in the future', ctx({ last_used_at: T + 3600 * S }), rotate],
   ];
   for (let steps = 1; steps <= MAX_REPLAY_STEPS; steps++) {
     rows.push([`spent within grace, head ${steps} step(s) ahead`, ctx({ used_at: T - S, generation: 2, head: 2 + steps }), replay(steps)]);
@@ -98,11 +109,13 @@ group('decideRefresh', () => {
   rows.push([`spent within grace, head ${MAX_REPLAY_STEPS + 1} steps ahead`, ctx({ used_at: T - S, generation: 2, head: 2 + MAX_REPLAY_STEPS + 1 }), revoke]);
 
   it.each(rows)('%s', (_, c, expected) => {
-    expect(decideRefresh(c, K8S, T, policy)).toEqual(expected);
+    expect(decideRefresh(c, K8S, ACTIVE, T, policy)).toEqual(expected);
   });
 
   // Regression: access used to be checked only when minting, so removing a
   // group from allowed_groups left its kubeconfigs working until session end.
+  // The groups are the person's CURRENT ones (from their source), not the
+  // ones recorded at sign-in.
   it.each([
     ['no allowed_groups: everyone', [], ['dev'], rotate],
     ['one of the user groups is allowed', ['ops', 'dev'], ['dev'], rotate],
@@ -110,8 +123,19 @@ group('decideRefresh', () => {
     ['a user with no groups on a restricted cluster', ['ops'], [], deny('cluster_not_allowed')],
   ] as const)('allowed_groups re-checked on refresh: %s', (_, allowed, groups, expected) => {
     const c = ctx();
-    c.user.groups = [...groups];
-    expect(decideRefresh(c, { clientId: 'kubernetes', allowedGroups: allowed }, T, policy)).toEqual(expected);
+    c.user.groups = ['ops', 'dev']; // what was recorded at sign-in does not count
+    expect(decideRefresh(c, { clientId: 'kubernetes', allowedGroups: allowed }, { ...ACTIVE, groups: [...groups] }, T, policy)).toEqual(expected);
+  });
+
+  it.each([
+    ['a live head', ctx(), { action: 'offboard', reason: 'user_removed' }],
+    ['a spent token within the grace', ctx({ used_at: T - S, head: 4 }), { action: 'offboard', reason: 'user_removed' }],
+    ['an idle family', ctx({ last_used_at: T - 3600 * S }), { action: 'offboard', reason: 'user_removed' }],
+    ['an already revoked family: stays a denial', ctx({ family_revoked_at: T - S }), deny('family_revoked')],
+    ['an expired session: stays a denial', ctx({ session_expires_at: T }), deny('session_expired')],
+    ['another client: audience binding first', ctx({ client_id: 'staging' }), deny('client_mismatch')],
+  ] as const)('a person removed from their source is offboarded: %s', (_, c, expected) => {
+    expect(decideRefresh(c, K8S, { status: 'removed', reason: 'user_removed' }, T, policy)).toEqual(expected);
   });
 
   it('allows 8 replay steps', () => {
@@ -119,13 +143,43 @@ group('decideRefresh', () => {
   });
 
   it('with no grace window, any spent token revokes the family', () => {
-    expect(decideRefresh(ctx({ used_at: T, head: 4 }), K8S, T, { ...policy, reuseGraceMs: 0 })).toEqual(replay(1));
-    expect(decideRefresh(ctx({ used_at: T - 1, head: 4 }), K8S, T, { ...policy, reuseGraceMs: 0 })).toEqual(revoke);
+    expect(decideRefresh(ctx({ used_at: T, head: 4 }), K8S, ACTIVE, T, { ...policy, reuseGraceMs: 0 })).toEqual(replay(1));
+    expect(decideRefresh(ctx({ used_at: T - 1, head: 4 }), K8S, ACTIVE, T, { ...policy, reuseGraceMs: 0 })).toEqual(revoke);
   });
+});
 
-  it('describes every outcome without leaking internals', () => {
-    for (const reason of ['client_mismatch', 'family_revoked', 'session_revoked', 'session_expired', 'idle_timeout', 'reuse'] as const) {
-      expect(describeReason(reason)).toMatch(/^the /);
-    }
+group('describeRefusal', () => {
+  const o = { issuer: 'https://kubegate.example.com', policy };
+  const revokedFamily = (reason: string) => {
+    const c = ctx({ family_revoked_at: T - S });
+    c.family.revoke_reason = reason;
+    return c;
+  };
+  const revokedSession = (reason: string) => {
+    const c = ctx({ session_revoked_at: T - S });
+    c.session.revoke_reason = reason;
+    return c;
+  };
+  // Regression: reuse detection said "its session has been revoked" while
+  // only the credential (the refresh-token family) was.
+  it.each([
+    ['reuse detected now', { action: 'revoke_family' } as const, ctx(), 'this refresh token was already used; a copy of it may exist elsewhere, so this credential has been revoked; get a new one at https://kubegate.example.com'],
+    ['a family revoked for reuse earlier', deny('family_revoked'), revokedFamily('refresh_token_reuse'), 'this credential has been revoked (a spent refresh token of it was presented again); get a new one at https://kubegate.example.com'],
+    ['a family revoked on the Sessions page', deny('family_revoked'), revokedFamily('revoked_by_user'), 'this credential has been revoked (it was revoked on the Sessions page); get a new one at https://kubegate.example.com'],
+    ['a family revoked by an admin', deny('family_revoked'), revokedFamily('revoked_by_admin'), 'this credential has been revoked (an administrator revoked it); get a new one at https://kubegate.example.com'],
+    ['a family revoked for an unknown reason', deny('family_revoked'), revokedFamily('something-new'), 'this credential has been revoked (it was revoked); get a new one at https://kubegate.example.com'],
+    ['a sign-in ended by signing out', deny('session_revoked'), revokedSession('sign_out'), 'the sign-in this credential came from has ended (you signed out); sign in again at https://kubegate.example.com'],
+    ['an expired sign-in', deny('session_expired'), ctx(), 'the sign-in this credential came from has expired; sign in again at https://kubegate.example.com'],
+    ['an idle credential', deny('idle_timeout'), ctx(), 'this credential expired after 15m without use; get a new one at https://kubegate.example.com'],
+    ['another cluster', deny('client_mismatch'), ctx(), 'the refresh token was not issued to this client (it belongs to another cluster)'],
+    ['groups no longer allowed', deny('cluster_not_allowed'), ctx(), 'your groups no longer give you access to this cluster'],
+    ['a removed user', { action: 'offboard', reason: 'user_removed' } as const, ctx(), 'your account has been removed from Kubegate; this credential has been revoked'],
+    ['a removed upstream', { action: 'offboard', reason: 'upstream_removed' } as const, ctx(), 'the sign-in provider of your account has been removed from Kubegate; this credential has been revoked'],
+  ])('%s', (_, outcome, c, expected) => {
+    const text = describeRefusal(outcome as Parameters<typeof describeRefusal>[0], c, o);
+    expect(text).toBe(expected);
+    expect(text).not.toMatch(/session has been revoked/);
+    // RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E.
+    expect(text).toMatch(/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/);
   });
 });

@@ -4,9 +4,12 @@ import {
   ALICE,
   basicAuth,
   bodyOf,
+  ENDPOINT_CONFIG_YAML,
   HOUR,
+  LOCAL_PASSWORD_HASH,
   MINUTE,
   openTestEnv,
+  parseTestConfig,
   refreshRequest,
   SECOND,
   STAGING_SECRET,
@@ -14,6 +17,8 @@ import {
   type TestEnv,
   type TokenSuccess,
 } from '../../test/support/fixtures';
+import type { ResolvedConfig } from '../config/load';
+import { StoreUnavailableError } from '../store/errors';
 import type { Store } from '../store/types';
 import type { IssuerRequest, IssuerResponse } from './http';
 import { handleTokenRequest } from './token-endpoint';
@@ -30,6 +35,7 @@ const ISSUER = 'https://kubegate.example.com';
 const FORM = 'application/x-www-form-urlencoded';
 const form = (fields: Array<[string, string]>) => new URLSearchParams(fields).toString();
 const GRACE = 10 * SECOND;
+const flushDenials = () => env.rt.issuerDeps.denials.flush(env.store, env.clock.now(), env.rt.log);
 
 async function verify(idToken: string, audience = 'kubernetes'): Promise<JWTPayload> {
   const jwks = createLocalJWKSet(JSON.parse(env.rt.keys.jwksJson()));
@@ -133,11 +139,12 @@ describe('token endpoint: a successful refresh', () => {
     expect(body.expires_in).toBe(25);
   });
 
-  it('picks up a changed profile and groups from the user record on the next refresh', async () => {
-    const minted = await env.mint('prod');
-    await env.store.upsertUser({ ...ALICE, groups: ['ops', 'oncall'], name: 'Alice A.' }, env.clock.now());
+  it("picks up an OIDC user's changed profile and groups from the user record on the next refresh", async () => {
+    const corp = { upstream: 'corp', subject: 'carol-sub', username: 'carol', email: null, name: 'Carol', groups: ['ops'] };
+    const minted = await env.mint('prod', await env.signIn(corp));
+    await env.store.upsertUser({ ...corp, groups: ['ops', 'oncall'], name: 'Carol C.' }, env.clock.now());
     const claims = await verify(expectSuccess(await env.refresh(minted.refreshToken)).id_token);
-    expect(claims).toMatchObject({ sub: minted.user.id, groups: ['ops', 'oncall'], name: 'Alice A.' });
+    expect(claims).toMatchObject({ sub: minted.user.id, groups: ['ops', 'oncall'], name: 'Carol C.' });
   });
 });
 
@@ -271,9 +278,12 @@ describe('token endpoint: expiry and revocation', () => {
     env.clock.advance(15 * MINUTE); // exactly the idle timeout: still alive
     const next = expectSuccess(await env.refresh(minted.refreshToken)).refresh_token;
     env.clock.advance(15 * MINUTE + 1);
-    expect(expectOAuthError(await env.refresh(next), 400, 'invalid_grant')).toMatch(/inactivity/);
+    expect(expectOAuthError(await env.refresh(next), 400, 'invalid_grant')).toBe(
+      'this credential expired after 15m without use; get a new one at https://kubegate.example.com',
+    );
+    await flushDenials();
     expect(await env.store.listAudit({ limit: 1 })).toEqual([
-      expect.objectContaining({ kind: 'token.refresh_denied', details: { reason: 'idle_timeout', generation: 1 } }),
+      expect.objectContaining({ kind: 'token.refresh_denied', details: expect.objectContaining({ reason: 'idle_timeout', generation: 1, count: 1 }) }),
     ]);
     // A denial does not consume or revoke: it simply stays dead.
     expect(await env.store.getFamily(minted.family.id)).toMatchObject({ revoked_at: null, generation: 1 });
@@ -436,10 +446,237 @@ describe('token endpoint: unexpected failures', () => {
     };
     const res = await handleTokenRequest(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' }), { ...env.rt.issuerDeps, store: failing, log });
     expect(res.status).toBe(500);
-    expect(bodyOf(res)).toEqual({ error: 'server_error', error_description: 'internal error' });
+    expect(bodyOf(res)).toEqual({ error: 'server_error', error_description: 'internal error (request id req-test)' });
     expect(res.headers['cache-control']).toBe('no-store');
     expect(lines).toHaveLength(1);
     expect(lines[0]![1]).toMatchObject({ request_id: 'req-test' });
     expect(JSON.stringify(lines)).not.toContain(minted.refreshToken);
+  });
+});
+
+/** A store whose chosen methods throw StoreUnavailableError (a locked, full, read-only or broken database). */
+function unavailable(store: Store, methods: ReadonlyArray<keyof Store>, reason: StoreUnavailableError['reason'] = 'busy'): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if ((methods as readonly PropertyKey[]).includes(prop)) {
+        return () => Promise.reject(new StoreUnavailableError(reason, `SQLITE_BUSY: database is locked (${String(prop)})`));
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+describe('token endpoint: storage unavailable', () => {
+  it.each([
+    ['the read', ['findRefreshContext'], 'busy', '2'],
+    ['the rotation', ['rotateRefreshToken'], 'busy', '2'],
+    ['the rotation, disk full', ['rotateRefreshToken'], 'full', '30'],
+    ['the rotation, read-only', ['rotateRefreshToken'], 'readonly', '30'],
+  ] as const)('%s failing: 503 temporarily_unavailable with Retry-After, and the token stays usable', async (_, methods, reason, retryAfter) => {
+    const minted = await env.mint('prod');
+    env.clock.advance(50 * SECOND);
+    const before = await storeSnapshot(env.store);
+    const res = await handleTokenRequest(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' }), {
+      ...env.rt.issuerDeps,
+      store: unavailable(env.store, methods, reason),
+    });
+    expect(expectOAuthError(res, 503, 'temporarily_unavailable')).toBe(
+      `the token service cannot reach its storage right now; nothing was changed, retry in ${retryAfter} seconds`,
+    );
+    expect(res.headers['retry-after']).toBe(retryAfter);
+    expect(await storeSnapshot(env.store)).toBe(before);
+    // Later (outside any grace window), the same token rotates normally: not a replay, not reuse.
+    env.clock.advance(GRACE + SECOND);
+    expectSuccess(await env.refresh(minted.refreshToken));
+    expect(await env.store.getFamily(minted.family.id)).toMatchObject({ generation: 1, revoked_at: null });
+    expect(await env.store.listAudit({ limit: 10, kind: 'token.reuse_detected' })).toEqual([]);
+  });
+
+  it('reuse detection that cannot be written answers 503 and is detected again on the retry', async () => {
+    const minted = await env.mint('prod');
+    expectSuccess(await env.refresh(minted.refreshToken));
+    env.clock.advance(GRACE + 1);
+    const res = await handleTokenRequest(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' }), {
+      ...env.rt.issuerDeps,
+      store: unavailable(env.store, ['revokeFamily']),
+    });
+    expectOAuthError(res, 503, 'temporarily_unavailable');
+    expect(await env.store.getFamily(minted.family.id)).toMatchObject({ revoked_at: null });
+    expect(expectOAuthError(await env.refresh(minted.refreshToken), 400, 'invalid_grant')).toMatch(/already used/);
+    expect(await env.store.getFamily(minted.family.id)).toMatchObject({ revoke_reason: 'refresh_token_reuse' });
+  });
+
+  it('does not count a 503 against the client address', async () => {
+    const minted = await env.mint('prod');
+    const deps = { ...env.rt.issuerDeps, store: unavailable(env.store, ['findRefreshContext']) };
+    for (let i = 0; i < 200; i++) expect((await handleTokenRequest(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' }), deps)).status).toBe(503);
+    expectSuccess(await env.refresh(minted.refreshToken));
+  });
+});
+
+describe('token endpoint: a clock that steps back', () => {
+  // Regression: a spent token presented after the grace window got the live
+  // head once the clock had stepped back (now - used_at < 0 passed the check).
+  it('a spent token presented after a backward step is reuse, not a replay', async () => {
+    const minted = await env.mint('prod');
+    env.clock.advance(50 * SECOND);
+    const head = expectSuccess(await env.refresh(minted.refreshToken)).refresh_token;
+    env.clock.advance(-30 * SECOND); // NTP steps the clock back: the token was spent "30 s in the future"
+    expect(expectOAuthError(await env.refresh(minted.refreshToken), 400, 'invalid_grant')).toMatch(/already used/);
+    expect(await env.store.getFamily(minted.family.id)).toMatchObject({ revoke_reason: 'refresh_token_reuse' });
+    expectOAuthError(await env.refresh(head), 400, 'invalid_grant');
+  });
+
+  it('never issues an id_token whose auth_time is after its iat', async () => {
+    const s = await env.signIn(); // auth_time = now
+    const minted = await env.mint('prod', s);
+    env.clock.advance(-5 * MINUTE);
+    const claims = await verify(expectSuccess(await env.refresh(minted.refreshToken)).id_token);
+    expect(claims.auth_time).toBeLessThanOrEqual(claims.iat!);
+    expect(claims.iat).toBe(Math.floor(env.clock.now() / 1000));
+  });
+
+  // Regression: a session ending within the current second gave an id_token
+  // with exp == iat, expired when it was signed; and the token was consumed.
+  it('refuses, consuming nothing, when the session ends within the current second', async () => {
+    const s = await env.signIn(ALICE, { lifetimeMs: 10 * MINUTE + 800 }); // ends at …:00.800
+    const minted = await env.mint('prod', s);
+    env.clock.set(s.session.expires_at - 500); // …:00.300: 0.5 s left, 0 whole seconds
+    const before = await storeSnapshot(env.store);
+    expect(expectOAuthError(await env.refresh(minted.refreshToken), 400, 'invalid_grant')).toMatch(/has expired/);
+    expect(await storeSnapshot(env.store)).toBe(before);
+  });
+
+  it('mints nothing when the session ends within the current second', async () => {
+    const s = await env.signIn(ALICE, { lifetimeMs: 10 * MINUTE + 800 });
+    env.clock.set(s.session.expires_at - 500);
+    const before = await storeSnapshot(env.store);
+    await expect(env.mint('prod', s)).rejects.toMatchObject({ reason: 'session_inactive' });
+    expect(await storeSnapshot(env.store)).toBe(before);
+  });
+});
+
+describe('token endpoint: offboarding through the config', () => {
+  const configWith = (users: string) => parseTestConfig(ENDPOINT_CONFIG_YAML.replace(/\nusers:\n[\s\S]*$/, users ? `\nusers:\n${users}` : '\n'));
+  const alice = (groups: string) =>
+    `  - username: alice\n    email: alice@example.com\n    name: Alice Admin\n    password_hash: "${LOCAL_PASSWORD_HASH}"\n    groups: ${groups}\n`;
+  /** The runtime after the config changed (and Kubegate restarted): same store, new config. */
+  const after = (config: ResolvedConfig) => (req: IssuerRequest) => handleTokenRequest(req, { ...env.rt.issuerDeps, config });
+
+  // Regression: removing a local user from the config and restarting left
+  // refreshes answering 200 with the old groups until the session ended.
+  it('refuses a removed user, revokes that credential as offboarded, and audits it', async () => {
+    const minted = await env.mint('prod');
+    const other = await env.mint('staging', { user: minted.user, session: minted.session });
+    const token = after(configWith(''));
+    const description = expectOAuthError(await token(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' })), 400, 'invalid_grant');
+    expect(description).toBe('your account has been removed from Kubegate; this credential has been revoked');
+    expect(await env.store.getFamily(minted.family.id)).toMatchObject({ revoke_reason: 'offboarded', revoked_at: env.clock.now() });
+    expect(await env.store.listAudit({ limit: 10, kind: 'user.offboarded' })).toEqual([
+      expect.objectContaining({ family_id: minted.family.id, user_id: minted.user.id, username: 'alice', cluster: 'prod', client_ip: '192.0.2.20' }),
+    ]);
+    // The next attempt says what happened, and writes nothing more on the request path.
+    expect(expectOAuthError(await token(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' })), 400, 'invalid_grant')).toBe(
+      'this credential has been revoked (your account was removed); get a new one at https://kubegate.example.com',
+    );
+    expect(await env.store.listAudit({ limit: 10, kind: 'user.offboarded' })).toHaveLength(1);
+    // Each of their credentials goes at its own next refresh.
+    expectOAuthError(await token(refreshRequest(other.refreshToken, { clientId: 'staging', secret: STAGING_SECRET })), 400, 'invalid_grant');
+    expect(await env.store.getFamily(other.family.id)).toMatchObject({ revoke_reason: 'offboarded' });
+  });
+
+  it('drops a group removed from the config from the next id_token', async () => {
+    const minted = await env.mint('prod');
+    const first = expectSuccess(await env.refresh(minted.refreshToken));
+    expect((await verify(first.id_token)).groups).toEqual(['ops', 'dev']);
+    const res = await after(configWith(alice('[ops]')))(refreshRequest(first.refresh_token, { clientId: 'kubernetes' }));
+    expect((await verify(expectSuccess(res).id_token)).groups).toEqual(['ops']);
+  });
+
+  it("checks the cluster's allowed_groups against the current groups: losing ops loses prod, not the credential", async () => {
+    const minted = await env.mint('prod');
+    const token = after(configWith(alice('[dev]')));
+    expect(expectOAuthError(await token(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' })), 400, 'invalid_grant')).toBe(
+      'your groups no longer give you access to this cluster',
+    );
+    expect(await env.store.getFamily(minted.family.id)).toMatchObject({ revoked_at: null, generation: 0 });
+    // Given ops back, the same credential works again.
+    expectSuccess(await after(configWith(alice('[ops, dev]')))(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' })));
+  });
+
+  it('refuses every user of an upstream removed from the config', async () => {
+    const corp = await env.signIn({ upstream: 'corp', subject: 'dave-sub', username: 'dave', groups: ['ops'] });
+    const minted = await env.mint('prod', corp);
+    const withoutCorp = parseTestConfig(ENDPOINT_CONFIG_YAML.replace(/ {2}- id: corp\n {4}type: oidc\n {4}issuer: \S+\n {4}client_id: kubegate\n/, ''));
+    expect(withoutCorp.upstreams.map((u) => u.id)).toEqual(['local']);
+    expect(expectOAuthError(await after(withoutCorp)(refreshRequest(minted.refreshToken, { clientId: 'kubernetes' })), 400, 'invalid_grant')).toBe(
+      'the sign-in provider of your account has been removed from Kubegate; this credential has been revoked',
+    );
+    expect(await env.store.getFamily(minted.family.id)).toMatchObject({ revoke_reason: 'offboarded' });
+  });
+});
+
+describe('token endpoint: rate limits', () => {
+  // Regression: 2 824 requests with one revoked token wrote 2 824 audit rows,
+  // each a synced write, and nothing slowed the client down.
+  it('cuts off a loop hammering one revoked token, writing nothing on the way, then one audit row with the count', async () => {
+    const minted = await env.mint('prod');
+    await env.store.revokeFamily(minted.family.id, 'revoked_by_user', env.clock.now(), { kind: 'family.revoked' });
+    const before = await storeSnapshot(env.store);
+    const statuses = new Map<number, number>();
+    let last!: IssuerResponse;
+    for (let i = 0; i < 2824; i++) {
+      last = await env.refresh(minted.refreshToken);
+      statuses.set(last.status, (statuses.get(last.status) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(statuses)).toEqual({ 400: 30, 429: 2794 });
+    expect(expectOAuthError(last, 429, 'slow_down')).toBe('too many token requests for this credential; retry in 2 seconds');
+    expect(last.headers['retry-after']).toBe('2');
+    expect(await storeSnapshot(env.store)).toBe(before); // the refusal path wrote nothing
+    await flushDenials();
+    expect(await env.store.listAudit({ limit: 100, kind: 'token.refresh_denied' })).toEqual([
+      expect.objectContaining({
+        family_id: minted.family.id,
+        client_ip: '192.0.2.20',
+        details: expect.objectContaining({ reason: 'family_revoked', count: 2824, reasons: { family_revoked: 30, rate_limited: 2794 } }),
+      }),
+    ]);
+    // Another person's credential, from the same address, is unaffected.
+    const other = await env.mint('prod');
+    expectSuccess(await env.refresh(other.refreshToken));
+  });
+
+  it('50 people behind one NAT refreshing at kubectl cadence, one of them with racing tools, never see a 429', async () => {
+    const people = await Promise.all(Array.from({ length: 50 }, () => env.mint('prod')));
+    const tokens = people.map((p) => p.refreshToken);
+    let seen429 = 0;
+    // Ten id_token lifetimes. Person 0 runs 6 tools that all refresh at the same instant.
+    for (let round = 0; round < 10; round++) {
+      env.clock.advance(60 * SECOND);
+      for (let i = 0; i < tokens.length; i++) {
+        const tools = i === 0 ? 6 : 1;
+        const answers = await Promise.all(Array.from({ length: tools }, () => env.refresh(tokens[i]!)));
+        for (const a of answers) if (a.status === 429) seen429++;
+        tokens[i] = expectSuccess(answers[0]!).refresh_token;
+        for (const a of answers) expect(expectSuccess(a).refresh_token).toBe(tokens[i]);
+      }
+    }
+    expect(seen429).toBe(0);
+  });
+
+  it('refuses an address after its failures that name no credential, before any work; other addresses are unaffected', async () => {
+    const minted = await env.mint('prod');
+    const from = (ip: string, token: string) => env.token({ ...refreshRequest(token, { clientId: 'kubernetes' }), clientIp: ip });
+    for (let i = 0; i < 120; i++) expect((await from('203.0.113.66', `kgr_${String(i).padStart(43, 'A')}`)).status).toBe(400);
+    const refused = await from('203.0.113.66', minted.refreshToken);
+    expect(expectOAuthError(refused, 429, 'slow_down')).toBe('too many failed token requests from your address; retry in 1 second');
+    expect(refused.headers['retry-after']).toBe('1');
+    expect((await env.store.findRefreshContext((await import('./refresh-tokens')).hashRefreshToken(minted.refreshToken)))!.token.used_at).toBeNull();
+    expectSuccess(await from('192.0.2.20', minted.refreshToken));
+    await flushDenials();
+    expect(await env.store.listAudit({ limit: 10, kind: 'token.refresh_denied' })).toEqual([
+      expect.objectContaining({ family_id: null, client_ip: '203.0.113.66', details: expect.objectContaining({ reason: 'rate_limited', count: 1 }) }),
+    ]);
   });
 });

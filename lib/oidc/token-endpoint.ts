@@ -1,23 +1,42 @@
 import { z } from 'zod';
+import { currentEntitlements } from '../auth/entitlements';
+import type { ResolvedConfig } from '../config/load';
 import type { Store } from '../store/types';
 import type { Logger } from '../util/log';
 import { authenticateClient, type OAuthClient } from './client-auth';
-import { InvalidGrantError, InvalidRequestError, OAuthError, UnsupportedGrantTypeError } from './errors';
+import type { DenialAudit } from './denial-audit';
+import {
+  InvalidGrantError,
+  InvalidRequestError,
+  MethodNotAllowedError,
+  OAuthError,
+  printable,
+  renderOAuthError,
+  RequestTooLargeError,
+  SlowDownError,
+  UnsupportedGrantTypeError,
+} from './errors';
 import { header, json, MAX_BODY_BYTES, NO_STORE, type IssuerRequest, type IssuerResponse } from './http';
 import { idTokenClaims, signIdToken } from './id-token';
 import type { KeyManager } from './keys';
-import { decideRefresh, describe, type RefreshPolicy } from './refresh-policy';
+import { decideRefresh, describeRefusal, type DenyReason, type RefreshPolicy } from './refresh-policy';
 import { hashRefreshToken, isWellFormedRefreshToken, successorOf } from './refresh-tokens';
+import { retryAfterSeconds, type TokenThrottle } from './token-throttle';
 
 export interface TokenEndpointDeps {
   issuer: string;
   store: Store;
   keys: KeyManager;
   clients: ReadonlyMap<string, OAuthClient>;
+  /** Where each person's current entitlements are read from on every refresh (lib/auth/entitlements.ts). */
+  config: Pick<ResolvedConfig, 'upstreams' | 'users'>;
   policy: RefreshPolicy;
   idTokenLifetimeSeconds: number;
   /** Server-side key from which successors are derived. */
   refreshKey: Buffer;
+  throttle: TokenThrottle;
+  /** Refusals are audited through this, coalesced, off the request path. */
+  denials: DenialAudit;
   now: () => number;
   log: Logger;
 }
@@ -32,16 +51,16 @@ const TokenRequestSchema = z.object({
 });
 
 function parseForm(req: IssuerRequest): z.infer<typeof TokenRequestSchema> {
-  if (req.method !== 'POST') throw new OAuthError('invalid_request', 'the token endpoint accepts only POST', 405, { allow: 'POST' });
+  if (req.method !== 'POST') throw new MethodNotAllowedError(['POST']);
   const type = header(req, 'content-type') ?? '';
   if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(type)) {
     throw new InvalidRequestError('the body must be application/x-www-form-urlencoded');
   }
-  if (Buffer.byteLength(req.body) > MAX_BODY_BYTES) throw new InvalidRequestError('request body too large', 413);
+  if (Buffer.byteLength(req.body) > MAX_BODY_BYTES) throw new RequestTooLargeError(MAX_BODY_BYTES);
   const params: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(req.body)) {
     // RFC 6749 §3.2: parameters MUST NOT be included more than once.
-    if (Object.hasOwn(params, k)) throw new InvalidRequestError(`parameter ${JSON.stringify(k.slice(0, 40))} is repeated`);
+    if (Object.hasOwn(params, k)) throw new InvalidRequestError(`parameter ${printable(k, 40)} is repeated`);
     params[k] = v;
   }
   const parsed = TokenRequestSchema.safeParse(params);
@@ -52,36 +71,49 @@ function parseForm(req: IssuerRequest): z.infer<typeof TokenRequestSchema> {
   return parsed.data;
 }
 
-function errorResponse(err: OAuthError): IssuerResponse {
-  return json(err.status, { error: err.error, error_description: err.description }, { ...NO_STORE, ...err.headers });
-}
+/** A refusal that names a family: audited (coalesced) and limited by that family, not the address. */
+class FamilyRefusal extends InvalidGrantError {}
 
 /**
  * POST /oidc/token (RFC 6749 §6, OIDC Core §12): the refresh grant kubectl
- * uses every id_token lifetime. One read, one atomic write, one signature.
+ * uses every id_token lifetime. One read, one atomic write, one signature;
+ * a refusal writes nothing on the request path.
  */
 export async function handleTokenRequest(req: IssuerRequest, deps: TokenEndpointDeps): Promise<IssuerResponse> {
+  const now = deps.now();
+  const admitted = deps.throttle.admitAddress(req.clientIp, now);
+  if (!admitted.ok) {
+    deps.denials.record(
+      { reason: 'rate_limited', family_id: null, user_id: null, username: null, cluster: null, session_id: null, client_ip: req.clientIp ?? null, request_id: req.requestId ?? null },
+      now,
+    );
+    return renderOAuthError(new SlowDownError('address', retryAfterSeconds(admitted)), { requestId: req.requestId, log: deps.log, where: 'token endpoint' });
+  }
   try {
     return await refreshGrant(req, deps);
   } catch (err) {
-    if (err instanceof OAuthError) return errorResponse(err);
-    deps.log.error('token endpoint failed', { request_id: req.requestId, error: err instanceof Error ? err.message : String(err) });
-    return json(500, { error: 'server_error', error_description: 'internal error' }, { ...NO_STORE });
+    // Failures that name no family spend from the address's bucket; the
+    // family's own bucket already limits the others, and a 429 or 503 says
+    // nothing about the client.
+    if (err instanceof OAuthError && err.status < 500 && err.status !== 429 && !(err instanceof FamilyRefusal)) {
+      deps.throttle.addressFailed(req.clientIp, deps.now());
+    }
+    return renderOAuthError(err, { requestId: req.requestId, log: deps.log, where: 'token endpoint' });
   }
 }
 
-async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps): Promise<IssuerResponse> {
+async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps, lostRace = false): Promise<IssuerResponse> {
   const form = parseForm(req);
   const client = authenticateClient(header(req, 'authorization'), form, deps.clients);
   if (form.grant_type !== 'refresh_token') throw new UnsupportedGrantTypeError(form.grant_type);
   if (!form.refresh_token) throw new InvalidRequestError('refresh_token is required');
   const token = form.refresh_token;
-  if (!isWellFormedRefreshToken(token)) throw new InvalidGrantError('the refresh token is invalid');
+  if (!isWellFormedRefreshToken(token)) throw new InvalidGrantError('the refresh token is malformed: expected kgr_ and 43 base64url characters');
 
   const now = deps.now();
   const tokenHash = hashRefreshToken(token);
   const ctx = await deps.store.findRefreshContext(tokenHash);
-  if (!ctx) throw new InvalidGrantError('the refresh token is invalid');
+  if (!ctx) throw new InvalidGrantError('the refresh token is not known here: it was never issued by this Kubegate, or it has been removed');
 
   const audit = {
     user_id: ctx.user.id,
@@ -92,58 +124,76 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps): Promis
     client_ip: req.clientIp ?? null,
     request_id: req.requestId ?? null,
   };
-  const decision = decideRefresh(ctx, client, now, deps.policy);
-  let successor: string;
-  switch (decision.action) {
-    case 'deny':
-      await deps.store.appendAudit({ ...audit, kind: 'token.refresh_denied', details: { reason: decision.reason, generation: ctx.token.generation } }, now);
-      throw new InvalidGrantError(describe(decision.reason));
-    case 'revoke_family':
-      await deps.store.revokeFamily(ctx.family.id, 'refresh_token_reuse', now, {
-        ...audit,
-        kind: 'token.reuse_detected',
-        details: { generation: ctx.token.generation, head_generation: ctx.family.generation, used_at: ctx.token.used_at },
-      });
-      deps.log.warn('refresh token reuse: family revoked', { family_id: ctx.family.id, user: ctx.user.username, request_id: req.requestId });
-      throw new InvalidGrantError(describe('reuse'));
-    case 'replay': {
-      successor = token;
-      for (let i = 0; i < decision.steps; i++) successor = successorOf(successor, deps.refreshKey);
-      await deps.store.appendAudit({ ...audit, kind: 'token.refresh_replayed', details: { generation: ctx.token.generation, steps: decision.steps } }, now);
-      break;
-    }
-    case 'rotate': {
-      successor = successorOf(token, deps.refreshKey);
-      const result = await deps.store.rotateRefreshToken(
-        { tokenHash, successorHash: hashRefreshToken(successor), familyId: ctx.family.id, generation: ctx.token.generation },
-        now,
-        { ...audit, kind: 'token.refreshed', details: { generation: ctx.token.generation + 1 } },
-      );
-      // Lost a race with another refresh of the same token: it is now a
-      // just-spent token, which is exactly the grace-window replay.
-      if (result === 'already_used') return refreshGrant(req, deps);
-      break;
-    }
+  const refuse = (reason: DenyReason | 'rate_limited') => deps.denials.record({ ...audit, reason, generation: ctx.token.generation }, now);
+
+  // A request that lost a rotation race was already counted.
+  const admitted = lostRace ? ({ ok: true } as const) : deps.throttle.admitFamily(ctx.family.id, now);
+  if (!admitted.ok) {
+    refuse('rate_limited');
+    throw new SlowDownError('credential', retryAfterSeconds(admitted));
   }
+
+  const current = currentEntitlements(deps.config, ctx.user);
+  const decision = decideRefresh(ctx, client, current, now, deps.policy);
+  const describe = (d: Parameters<typeof describeRefusal>[0]) => describeRefusal(d, ctx, { issuer: deps.issuer, policy: deps.policy });
+  if (decision.action === 'deny') {
+    refuse(decision.reason);
+    throw new FamilyRefusal(describe(decision));
+  }
+  if (decision.action === 'revoke_family') {
+    await deps.store.revokeFamily(ctx.family.id, 'refresh_token_reuse', now, {
+      ...audit,
+      kind: 'token.reuse_detected',
+      details: { generation: ctx.token.generation, head_generation: ctx.family.generation, used_at: ctx.token.used_at },
+    });
+    deps.log.warn('refresh token reuse: family revoked', { family_id: ctx.family.id, user: ctx.user.username, request_id: req.requestId });
+    throw new FamilyRefusal(describe(decision));
+  }
+  if (decision.action === 'offboard') {
+    await deps.store.revokeFamily(ctx.family.id, 'offboarded', now, { ...audit, kind: 'user.offboarded', details: { because: decision.reason, generation: ctx.token.generation } });
+    deps.log.info('refresh refused: user offboarded, family revoked', { family_id: ctx.family.id, user: ctx.user.username, because: decision.reason, request_id: req.requestId });
+    throw new FamilyRefusal(describe(decision));
+  }
+
+  // The claims come first: a session ending within this second would give
+  // an id_token expired at birth, and then nothing may be consumed.
   const claims = idTokenClaims({
     issuer: deps.issuer,
     audience: client.clientId,
-    user: ctx.user,
+    // decideRefresh offboarded anyone removed; the fallback (no groups) is never used.
+    user: { ...ctx.user, ...(current.status === 'active' ? { username: current.username, groups: current.groups } : { groups: [] }) },
     session: ctx.session,
     now,
     lifetimeSeconds: deps.idTokenLifetimeSeconds,
   });
-  const idToken = await signIdToken(claims, deps.keys.current());
+  if (!claims) {
+    refuse('session_expired');
+    throw new FamilyRefusal(describe({ action: 'deny', reason: 'session_expired' }));
+  }
+
+  let successor: string;
+  if (decision.action === 'replay') {
+    successor = token;
+    for (let i = 0; i < decision.steps; i++) successor = successorOf(successor, deps.refreshKey);
+    await deps.store.appendAudit({ ...audit, kind: 'token.refresh_replayed', details: { generation: ctx.token.generation, steps: decision.steps } }, now);
+  } else {
+    successor = successorOf(token, deps.refreshKey);
+    const result = await deps.store.rotateRefreshToken(
+      { tokenHash, successorHash: hashRefreshToken(successor), familyId: ctx.family.id, generation: ctx.token.generation },
+      now,
+      { ...audit, kind: 'token.refreshed', details: { generation: ctx.token.generation + 1 } },
+    );
+    // Lost a race with another refresh of the same token: it is now a
+    // just-spent token, which is exactly the grace-window replay.
+    if (result === 'already_used') return refreshGrant(req, deps, true);
+  }
+  return tokenResponse(await signIdToken(claims, deps.keys.current()), successor, claims.exp - claims.iat);
+}
+
+function tokenResponse(idToken: string, refreshToken: string, expiresIn: number): IssuerResponse {
   return json(
     200,
-    {
-      access_token: idToken,
-      token_type: 'Bearer',
-      expires_in: (claims.exp as number) - (claims.iat as number),
-      id_token: idToken,
-      refresh_token: successor,
-      scope: 'openid',
-    },
+    { access_token: idToken, token_type: 'Bearer', expires_in: expiresIn, id_token: idToken, refresh_token: refreshToken, scope: 'openid' },
     { ...NO_STORE },
   );
 }

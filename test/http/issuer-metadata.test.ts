@@ -25,12 +25,12 @@ describe('GET /.well-known/openid-configuration', () => {
     const id = res.headers.get('x-request-id');
     expect(id).toMatch(/^[0-9a-z]{12,24}$/);
     expect((await fetch(`${issuer}/.well-known/openid-configuration`)).headers.get('x-request-id')).not.toBe(id);
+    // Only what exists: kube-apiserver reads issuer and jwks_uri, kubectl token_endpoint.
+    // There is no authorization endpoint (regression: one was advertised, and only redirected to /).
     expect(await res.json()).toEqual({
       issuer,
-      authorization_endpoint: `${issuer}/oidc/authorize`,
       token_endpoint: `${issuer}/oidc/token`,
       jwks_uri: `${issuer}/oidc/jwks`,
-      response_types_supported: ['code'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['RS256'],
       grant_types_supported: ['refresh_token'],
@@ -61,7 +61,20 @@ describe('GET /.well-known/openid-configuration', () => {
     const res = await raw(issuer, { method, path: '/.well-known/openid-configuration', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('GET, HEAD');
-    expect(JSON.parse(res.body)).toEqual({ error: 'invalid_request', error_description: 'use GET' });
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(JSON.parse(res.body)).toEqual({ error: 'invalid_request', error_description: 'this endpoint accepts only GET and HEAD' });
+  });
+
+  it('every advertised endpoint exists; /oidc/authorize does not', async () => {
+    const doc = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    for (const url of Object.entries(doc).filter(([k]) => k.endsWith('_uri') || k.endsWith('_endpoint')).map(([, v]) => v as string)) {
+      const res = await raw(issuer, { method: url.endsWith('/token') ? 'POST' : 'GET', path: new URL(url).pathname, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+      expect(res.headers['x-request-id'], url).toBeDefined(); // answered by the issuer layer
+      expect(res.status, url).not.toBe(404);
+    }
+    const authorize = await raw(issuer, { path: '/oidc/authorize' });
+    expect(authorize.headers['x-request-id']).toBeUndefined();
+    expect(authorize.status).not.toBe(302);
   });
 });
 
@@ -100,21 +113,21 @@ describe('GET /oidc/jwks', () => {
     const post = await raw(issuer, { method: 'POST', path: '/oidc/jwks', body: '' });
     expect(post.status).toBe(405);
     expect(post.headers.allow).toBe('GET, HEAD');
-    expect(JSON.parse(post.body)).toEqual({ error: 'invalid_request', error_description: 'use GET' });
+    expect(JSON.parse(post.body)).toEqual({ error: 'invalid_request', error_description: 'this endpoint accepts only GET and HEAD' });
   });
 });
 
-describe('GET /healthz', () => {
+describe.each(['/healthz', '/readyz'])('GET %s', (path) => {
   it('is 200 and not cacheable', async () => {
-    const res = await fetch(`${issuer}/healthz`);
+    const res = await fetch(`${issuer}${path}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toEqual({ status: path === '/healthz' ? 'ok' : 'ready' });
   });
 
   it('answers HEAD and refuses POST', async () => {
-    expect((await raw(issuer, { method: 'HEAD', path: '/healthz' })).status).toBe(200);
-    expect((await raw(issuer, { method: 'POST', path: '/healthz', body: '' })).status).toBe(405);
+    expect((await raw(issuer, { method: 'HEAD', path })).status).toBe(200);
+    expect((await raw(issuer, { method: 'POST', path, body: '' })).status).toBe(405);
   });
 });
 

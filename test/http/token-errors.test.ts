@@ -226,7 +226,7 @@ describe('oversized bodies', () => {
     });
     expect(res.status).toBe(413);
     expect(res.headers['cache-control']).toBe('no-store');
-    expect(JSON.parse(res.body)).toEqual({ error: 'invalid_request', error_description: 'request body too large' });
+    expect(JSON.parse(res.body)).toEqual({ error: 'invalid_request', error_description: 'the request body is larger than 16384 bytes' });
     await healthy();
   });
 
@@ -239,7 +239,7 @@ describe('oversized bodies', () => {
       chunks: [Buffer.from('grant_type=refresh_token&padding='), ...Array.from({ length: 8 }, () => chunk)],
     });
     expect(res.status).toBe(413);
-    expect(JSON.parse(res.body)).toEqual({ error: 'invalid_request', error_description: 'request body too large' });
+    expect(JSON.parse(res.body)).toEqual({ error: 'invalid_request', error_description: 'the request body is larger than 16384 bytes' });
     await healthy();
   });
 
@@ -320,9 +320,10 @@ describe('reuse of a spent refresh token', () => {
     expect(first.status).toBe(200);
     const head = first.json.refresh_token as string;
     await sleep(2_300); // refresh_reuse_grace is 2s
-    expectOAuthError(await kubectlRefresh(issuer, 'kubernetes', '', t0), 400, 'invalid_grant', /already used/);
+    // Exactly what happened: this credential (its refresh-token family) is revoked, not the sign-in.
+    expectOAuthError(await kubectlRefresh(issuer, 'kubernetes', '', t0), 400, 'invalid_grant', /^this refresh token was already used; .* this credential has been revoked; get a new one at /);
     expect(readFamilyRow(dbPath, family.id)).toMatchObject({ revoke_reason: 'refresh_token_reuse' });
-    expectOAuthError(await kubectlRefresh(issuer, 'kubernetes', '', head), 400, 'invalid_grant', /revoked/);
+    expectOAuthError(await kubectlRefresh(issuer, 'kubernetes', '', head), 400, 'invalid_grant', /^this credential has been revoked \(a spent refresh token of it was presented again\)/);
     const audit = await seeder.store.listAudit({ limit: 10, familyId: family.id });
     expect(audit.map((a) => a.kind)).toContain('token.reuse_detected');
     expect(JSON.stringify(audit)).not.toContain(t0);

@@ -120,7 +120,9 @@ export function minimalYaml(extra = ''): string {
  * The config the token-endpoint tests run against:
  * - prod: public client `kubernetes` (what kubectl sends with no client-secret), only for group ops;
  * - staging: confidential client with a secret holding characters form-encoding changes;
- * - lab: a client_id with a colon, which must be urlencoded inside Basic.
+ * - lab: a client_id with a colon, which must be urlencoded inside Basic;
+ * - upstreams `local` (alice, whose entitlements a refresh reads from here)
+ *   and `corp` (OIDC: its users keep the groups recorded at sign-in).
  */
 export const ENDPOINT_CONFIG_YAML = `
 issuer:
@@ -141,6 +143,19 @@ clusters:
     server: https://lab.example.com
     client_id: "a:b"
     client_secret: "lab secret"
+upstreams:
+  - id: local
+    type: local
+  - id: corp
+    type: oidc
+    issuer: https://sso.example.com
+    client_id: kubegate
+users:
+  - username: alice
+    email: alice@example.com
+    name: Alice Admin
+    password_hash: "${LOCAL_PASSWORD_HASH}"
+    groups: [ops, dev]
 `;
 
 export const STAGING_SECRET = 's3cret +/%=';
@@ -177,9 +192,10 @@ export async function seedSigningKey(store: Store, alg: SigningAlg, now: number)
   return row.kid;
 }
 
+/** A local user (in ENDPOINT_CONFIG_YAML's users): a local user's subject is their username. */
 export const ALICE: UserProfile = {
   upstream: 'local',
-  subject: 'alice-upstream-subject',
+  subject: 'alice',
   username: 'alice',
   email: 'alice@example.com',
   name: 'Alice Admin',

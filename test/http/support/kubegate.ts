@@ -43,7 +43,23 @@ export interface KubegateSetup {
   publishAhead?: number;
   /** storage.sqlite.busy_timeout, seconds. */
   busyTimeout?: number;
+  /** The config's `server` section (trust_proxy, timeouts, max_connections, token_rate_limit). */
+  server?: Record<string, unknown>;
 }
+
+/**
+ * The local users the seeder signs in (test/http/support/seed.ts): a refresh
+ * reads each person's groups from here (lib/auth/entitlements.ts), so they
+ * match what the seeder records by default.
+ */
+export const LOCAL_USERS: ReadonlyArray<{ username: string; groups: string[] }> = [
+  { username: 'alice', groups: ['developers', 'system:authenticated-extra'] },
+  { username: 'bob', groups: ['ops'] },
+  { username: 'leaver', groups: ['developers'] },
+  { username: 'bench', groups: ['developers'] },
+];
+/** Nobody signs in with it through the portal in this suite: any bcrypt hash will do. */
+const UNUSED_HASH = '$2b$04$1Wl10NHjfLO8kEjRmGddveMjt0Weg3nqJHGBrSNBOUQgsdh9zCF7K';
 
 export const STAGE_SECRET = 's3cr3t:/+%';
 
@@ -78,7 +94,9 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
       sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full', ...(setup.busyTimeout === undefined ? {} : { busy_timeout: `${setup.busyTimeout}s` }) },
     },
     secrets: { key_encryption_key_file: 'kubegate.key' },
+    ...(setup.server ? { server: setup.server } : {}),
     upstreams: [{ id: 'local', type: 'local', display_name: 'Local account' }],
+    users: LOCAL_USERS.map((u) => ({ username: u.username, email: `${u.username}@example.com`, name: `Test ${u.username}`, password_hash: UNUSED_HASH, groups: u.groups })),
     clusters: [
       { name: 'prod', display_name: 'Production', server: 'https://127.0.0.1:6443', client_id: 'kubernetes' },
       { name: 'stage', display_name: 'Staging', server: 'https://127.0.0.1:6444', client_id: 'stage-cluster', client_secret: STAGE_SECRET },
