@@ -279,3 +279,22 @@ describe('a full disk', () => {
     }
   });
 });
+
+describe('a closed store', () => {
+  it('refuses every call as closed', async () => {
+    const store = await openSqliteStore(tmpFile(), { synchronous: 'normal', now: () => T0 });
+    const { session, family } = await seed(store, 'c0');
+    await store.close();
+    const calls = await Promise.allSettled([
+      store.findRefreshContext(hash('c0')),
+      store.listAudit({ limit: 1 }),
+      store.rotateRefreshToken({ tokenHash: hash('c0'), successorHash: hash('c1'), familyId: family.id, generation: 0 }, T0, { kind: 'token.refreshed' }),
+      store.appendAudit({ kind: 'session.login' }, T0),
+      store.revokeLoginSession(session.id, 'sign_out', T0, { kind: 'session.logout' }),
+      store.upsertUser({ upstream: 'local', subject: 'bob', username: 'bob', groups: [] }, T0),
+      store.probeWrite(T0),
+    ]);
+    for (const c of calls) expectUnavailable(c, 'closed');
+    await store.close(); // twice is fine
+  });
+});

@@ -139,10 +139,11 @@ export class SqliteStore extends KyselyStore {
     return outcome.report;
   }
 
+  /** Lets queued writes finish, then closes both connections. Every call after it fails with StoreUnavailableError('closed'). */
   override async close(): Promise<void> {
+    // Not Kysely's destroy: its driver holds nothing, and a destroyed Kysely would fail calls with its own error.
     await this.writer.close();
     this.reader.close();
-    await super.close();
   }
 }
 
