@@ -130,7 +130,7 @@ test.describe('the portal', () => {
     expect(familiesOf(topo.kubegate.dbPath, sid)).toHaveLength(1);
   });
 
-  test('the commands: the whole script shows, tokens shortened on screen but copied whole, the trailing "-" explained, a copy button on every block', async ({ page, signIn, clusterPage }) => {
+  test('the commands: the whole script shows, tokens shortened on screen but copied whole, the trailing "-" explained, a copy button on every block', async ({ page, signIn, clusterPage, consoleErrors }) => {
     await signIn('alice');
     await clusterPage.openWithCredentials('prod');
     const shown = await clusterPage.shownScript('bash');
@@ -155,6 +155,27 @@ test.describe('the portal', () => {
     for (const shell of ['bash', 'fish', 'powershell', 'cmd'] as const) {
       expect(await clusterPage.copyBlock(`merge-recipe-${shell}`)).toBe(mergeRecipe(shell, 'kubeconfig-prod.yaml').script);
     }
+    // No CSP violation or hydration error along the way.
+    expect(consoleErrors).toEqual([]);
+  });
+
+  test('"Get credentials" after the session has ended goes back to sign-in, saying why, and mints nothing', async ({ page, browser, signIn, clusterPage, topo }) => {
+    await signIn('alice');
+    const sid = await currentSessionId(page, topo.portal);
+    await clusterPage.open('prod');
+    // The same person ends this sign-in from another browser.
+    const other = await browser.newContext({ ignoreHTTPSErrors: true });
+    const otherPage = await other.newPage();
+    await signInThroughUpstream(otherPage, topo.portal, 'alice');
+    await otherPage.goto(`${topo.portal}/sessions`);
+    await otherPage.locator(`[data-testid=session-row]:has(input[name=session][value="${sid}"])`).getByRole('button', { name: 'Revoke' }).click();
+    await expect(otherPage.locator(`input[name=session][value="${sid}"]`)).toHaveCount(0);
+    await other.close();
+
+    await clusterPage.getCredentialsButton().click();
+    await expect(page).toHaveURL(`${topo.portal}/login?error=session_ended`);
+    await expect(page.locator('#login-error')).toHaveText('Your session has ended. Sign in again.');
+    expect(familiesOf(topo.kubegate.dbPath, sid)).toEqual([]);
   });
 
   test('a failure on the server shows a styled error page with a reference, never Next\'s bare one', async ({ page, signIn, clusterPage, topo }) => {
@@ -234,7 +255,10 @@ test.describe('the portal', () => {
       await clusterPage.download();
       await page.goto(`${page.url().replace(/\/clusters\/prod$/, '')}/sessions`);
       await expectFitsWidth(page);
-      await expect(page.locator('[data-current=true]').getByRole('button', { name: 'Revoke' }).first()).toBeVisible();
+      // Every column is there on a phone too (the table used to hide "last refreshed"), and every action.
+      const credential = page.locator('[data-current=true] [data-testid=credential-row]').first();
+      for (const cell of ['credential-origin', 'credential-refreshed', 'credential-status']) await expect(credential.getByTestId(cell)).toBeVisible();
+      await expect(credential.getByRole('button', { name: 'Revoke' })).toBeVisible();
       await screenshot(page, testInfo, `sessions-${colorScheme}-phone.png`);
     });
   }
