@@ -1,11 +1,16 @@
 import type { Metadata, Viewport } from 'next';
+import { getRuntime } from '@/lib/runtime-global';
 import './globals.css';
 
-export const metadata: Metadata = {
-  title: { default: 'Kubegate', template: '%s · Kubegate' },
-  description: 'Sign in and get kubectl access to your clusters',
-  robots: { index: false, follow: false },
-};
+/** Page titles read "<page> · <branding.title>". */
+export async function generateMetadata(): Promise<Metadata> {
+  const { title } = (await getRuntime()).config.branding;
+  return {
+    title: { default: title, template: `%s · ${title}` },
+    description: 'Sign in and get kubectl access to your clusters',
+    robots: { index: false, follow: false },
+  };
+}
 
 export const viewport: Viewport = {
   colorScheme: 'light dark',

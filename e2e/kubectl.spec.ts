@@ -38,7 +38,7 @@ async function waitForExpiry(kubeconfig: string, user?: string): Promise<void> {
 test.describe('kubectl with credentials from the portal', () => {
   test('bash commands copied from the page configure real kubectl; whoami shows the user and groups', async ({ signIn, clusterPage, kube, topo }) => {
     await signIn('alice');
-    await clusterPage.open('prod');
+    await clusterPage.openWithCredentials('prod');
     const script = await clusterPage.copyScript('bash');
     expect(script).toContain('kubectl config set-credentials alice@prod');
     const setup = await shell('bash', script, kube);
@@ -57,7 +57,7 @@ test.describe('kubectl with credentials from the portal', () => {
   test('a second cluster is added beside the first, never over it', async ({ signIn, clusterPage, kube }) => {
     await signIn('alice');
     for (const name of ['prod', 'stage']) {
-      await clusterPage.open(name);
+      await clusterPage.openWithCredentials(name);
       const r = await shell('bash', await clusterPage.copyScript('bash'), kube);
       expect(r.code, r.stderr).toBe(0);
     }
@@ -74,7 +74,7 @@ test.describe('kubectl with credentials from the portal', () => {
 
   test('fish commands run in a real fish shell', async ({ signIn, clusterPage, kube }) => {
     await signIn('alice');
-    await clusterPage.open('prod');
+    await clusterPage.openWithCredentials('prod');
     const r = await shell('fish', await clusterPage.copyScript('fish'), kube);
     expect(r.code, r.stderr).toBe(0);
     const me = await whoami(kube);
@@ -83,7 +83,7 @@ test.describe('kubectl with credentials from the portal', () => {
 
   test('the bash/zsh commands run in a real zsh', async ({ signIn, clusterPage, kube }) => {
     await signIn('alice');
-    await clusterPage.open('stage');
+    await clusterPage.openWithCredentials('stage');
     const r = await shell('zsh', await clusterPage.copyScript('bash'), kube);
     expect(r.code, r.stderr).toBe(0);
     expect(authProviderConfig(kube.kubeconfig)['client-secret']).toBe(STAGE_SECRET);
@@ -92,12 +92,16 @@ test.describe('kubectl with credentials from the portal', () => {
   });
 
   test('a hostile username and groups reach the API server verbatim and break out of no shell', async ({ page, topo, clusterPage, kube }) => {
+    test.setTimeout(180_000); // three credentials, three shells, on a shared 2-core machine
     const marker = '/tmp/kubegate-pwned';
     fs.rmSync(marker, { force: true });
     const { signInThroughUpstream } = await import('./fixtures');
     await signInThroughUpstream(page, topo.portal, 'eve');
-    await clusterPage.open('prod');
     for (const sh of ['bash', 'zsh', 'fish'] as const) {
+      // A fresh credential per shell: pasting one credential again after kubectl (or the Cloud SDK
+      // dispatcher's version check) has refreshed it re-installs a spent refresh token, which
+      // reuse detection rightly answers by revoking the family.
+      await clusterPage.openWithCredentials('prod');
       const r = await shell(sh, await clusterPage.copyScript(sh === 'zsh' ? 'bash' : sh), kube);
       expect(r.code, r.stderr).toBe(0);
     }
@@ -123,11 +127,37 @@ test.describe('kubectl with credentials from the portal', () => {
     expect(cfg['idp-certificate-authority-data']).toBeTruthy();
   });
 
+  test('the merge recipe copied from the page adds a downloaded kubeconfig beside another context and switches to it', async ({ page, signIn, clusterPage, kube, topo }) => {
+    await signIn('alice');
+    // Already configured for stage: that is the current context before the merge.
+    await clusterPage.openWithCredentials('stage');
+    expect((await shell('bash', await clusterPage.copyScript('bash'), kube)).code).toBe(0);
+    expect((await kubectl(kube, ['config', 'current-context'])).stdout.trim()).toBe('alice@stage');
+
+    await clusterPage.open('prod');
+    const download = await clusterPage.download();
+    fs.mkdirSync(`${kube.home}/Downloads`, { recursive: true });
+    await download.saveAs(`${kube.home}/Downloads/${download.suggestedFilename()}`);
+    await page.getByText('Merge it into your existing ~/.kube/config').click();
+    const recipe = await clusterPage.copyBlock('merge-recipe-bash');
+    const merged = await shell('bash', recipe, kube);
+    expect(merged.code, merged.stderr).toBe(0);
+
+    // Step 2 on the page, as pasted: it checks the new cluster.
+    expect((await kubectl(kube, ['config', 'current-context'])).stdout.trim()).toBe('alice@prod');
+    const before = topo.apiProd.requests.length;
+    const me = await whoami(kube);
+    expect(me.ok, me.result.stderr).toBe(true);
+    expect(topo.apiProd.requests.length).toBeGreaterThan(before);
+    expect((await kubectl(kube, ['config', 'get-contexts', '-o', 'name'])).stdout.split('\n').filter(Boolean).sort()).toEqual(['alice@prod', 'alice@stage']);
+    expect(fs.statSync(kube.kubeconfig).mode & 0o777).toBe(0o600);
+  });
+
   test('kubectl refreshes by itself when the id_token expires and writes the rotated tokens back', async ({ signIn, clusterPage, kube, topo }) => {
     const refresh = kubectlPersistsRefresh();
     test.skip(!refresh.ok, refresh.why);
     await signIn('alice');
-    await clusterPage.open('prod');
+    await clusterPage.openWithCredentials('prod');
     expect((await shell('bash', await clusterPage.copyScript('bash'), kube)).code).toBe(0);
     const before = authProviderConfig(kube.kubeconfig);
     await waitForExpiry(kube.kubeconfig);
@@ -151,7 +181,7 @@ test.describe('kubectl with credentials from the portal', () => {
     const refresh = kubectlPersistsRefresh();
     test.skip(!refresh.ok, refresh.why);
     await signIn('alice');
-    await clusterPage.open('prod');
+    await clusterPage.openWithCredentials('prod');
     expect((await shell('bash', await clusterPage.copyScript('bash'), kube)).code).toBe(0);
     const spent = authProviderConfig(kube.kubeconfig)['refresh-token']!;
     // A second tool holding the same credentials (k9s, Lens, another terminal).
@@ -197,7 +227,7 @@ test.describe('kubectl with credentials from the portal', () => {
 
   test('sign-out revokes: the kubeconfig stops working within one id_token lifetime', async ({ signIn, clusterPage, home, kube }) => {
     await signIn('alice');
-    await clusterPage.open('prod');
+    await clusterPage.openWithCredentials('prod');
     expect((await shell('bash', await clusterPage.copyScript('bash'), kube)).code).toBe(0);
     expect((await whoami(kube)).ok).toBe(true);
     await home.open();
@@ -211,7 +241,7 @@ test.describe('kubectl with credentials from the portal', () => {
 
   test('a token minted for one cluster is refused by another (audience binding)', async ({ signIn, clusterPage, kube, topo }) => {
     await signIn('alice');
-    await clusterPage.open('prod');
+    await clusterPage.openWithCredentials('prod');
     expect((await shell('bash', await clusterPage.copyScript('bash'), kube)).code).toBe(0);
     const idToken = authProviderConfig(kube.kubeconfig)['id-token']!;
     expect((await topo.apiProd.authenticate(idToken)).ok).toBe(true);

@@ -1,7 +1,56 @@
 import yaml from 'js-yaml';
 import fs from 'node:fs';
-import { request } from '@playwright/test';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { request, type Page } from '@playwright/test';
 import { expect, signInThroughUpstream, test } from './fixtures';
+import { mergeRecipe } from '../lib/kubeconfig/merge-recipes';
+
+const TOKEN = /eyJ[A-Za-z0-9_-]{10,}\.|kgr_[A-Za-z0-9_-]{20,}/;
+
+/** The credentials (families) minted from one login session, read from Kubegate's database as an auditor would. */
+function familiesOf(dbPath: string, sessionId: string): { origin: string }[] {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT origin FROM families WHERE login_session_id = ? ORDER BY created_at').all(sessionId) as { origin: string }[];
+  } finally {
+    db.close();
+  }
+}
+
+/** This browser's login session id, as the Sessions page's own revoke form carries it. */
+async function currentSessionId(page: Page, portal: string): Promise<string> {
+  await page.goto(`${portal}/sessions`);
+  const id = await page.locator('[data-testid=session-row][data-current=true] input[name=session]').getAttribute('value');
+  expect(id).toBeTruthy();
+  return id!;
+}
+
+/** Where the README's screenshots live; the run writes them there only when asked (UPDATE_SCREENSHOTS=1). */
+function screenshotPaths(testInfo: { outputPath(name: string): string }, name: string): string[] {
+  const paths = [testInfo.outputPath(name)];
+  if (process.env.UPDATE_SCREENSHOTS === '1') paths.push(path.resolve(import.meta.dirname, '..', 'docs', 'screenshots', name));
+  return paths;
+}
+
+async function screenshot(page: Page, testInfo: { outputPath(name: string): string }, name: string): Promise<void> {
+  const [first, ...copies] = screenshotPaths(testInfo, name);
+  await page.screenshot({ path: first!, fullPage: true });
+  for (const copy of copies) fs.copyFileSync(first!, copy);
+}
+
+/** No horizontal scrolling, and every button inside the screen's width. */
+async function expectFitsWidth(page: Page): Promise<void> {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  const width = page.viewportSize()!.width;
+  for (const button of await page.getByRole('button').all()) {
+    if (!(await button.isVisible())) continue;
+    const box = (await button.boundingBox())!;
+    expect(box.x, await button.textContent() ?? '').toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width, await button.textContent() ?? '').toBeLessThanOrEqual(width);
+  }
+}
 
 test.describe('the portal', () => {
   test('a user whose groups allow no cluster sees a helpful empty state; a cluster not for them is 404', async ({ page, topo }) => {
@@ -16,13 +65,144 @@ test.describe('the portal', () => {
     expect(unknown?.status()).toBe(404);
   });
 
-  test('cluster pages are never cached and tokens never appear in a URL', async ({ page, signIn, topo }) => {
+  test('opening a cluster page hands out nothing; "Get credentials" hands out one, labelled, in a no-store POST response, never in a URL', async ({ page, signIn, clusterPage, topo }) => {
     await signIn('alice');
+    const sid = await currentSessionId(page, topo.portal);
     const urls: string[] = [];
     page.on('request', (r) => urls.push(r.url()));
-    const res = await page.goto(`${topo.portal}/clusters/prod`);
-    expect(res?.headers()['cache-control']).toContain('no-store');
-    expect(urls.join('\n')).not.toMatch(/eyJ|kgr_/);
+
+    // Two visits: nothing minted, and the page itself is not cacheable.
+    for (let i = 0; i < 2; i++) {
+      const res = await page.goto(`${topo.portal}/clusters/prod`);
+      expect(res?.status()).toBe(200);
+      expect(res?.headers()['cache-control']).toContain('no-store');
+      await expect(clusterPage.getCredentialsButton()).toBeVisible();
+      expect(await page.content()).not.toMatch(TOKEN);
+    }
+    expect(familiesOf(topo.kubegate.dbPath, sid)).toEqual([]);
+    await page.goto(`${topo.portal}/sessions`);
+    await expect(page.locator('[data-current=true] [data-testid=no-credentials]')).toBeVisible();
+
+    // The explicit action: a POST to the page's own URL whose response carries the tokens, marked no-store.
+    await clusterPage.open('prod');
+    const [action] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.url() === `${topo.portal}/clusters/prod`),
+      clusterPage.getCredentials(),
+    ]);
+    expect(action.headers()['cache-control']).toContain('no-store');
+    expect(await action.text()).toMatch(TOKEN);
+    expect(familiesOf(topo.kubegate.dbPath, sid)).toEqual([{ origin: 'page' }]);
+
+    // A download is a second credential, labelled as such.
+    await clusterPage.download();
+    expect(familiesOf(topo.kubegate.dbPath, sid)).toEqual([{ origin: 'page' }, { origin: 'download' }]);
+    await page.goto(`${topo.portal}/sessions`);
+    const mine = page.locator('[data-testid=session-row][data-current=true] [data-testid=credential-row]');
+    await expect(mine.locator('[data-testid=credential-origin]')).toHaveText(['kubeconfig download', 'cluster page']);
+    await expect(mine.locator('[data-testid=credential-refreshed]')).toHaveText(['never', 'never']);
+    expect(urls.join('\n')).not.toMatch(TOKEN);
+  });
+
+  test('"Get credentials" refuses a request from another origin or without the page\'s token, and mints nothing', async ({ page, signIn, clusterPage, topo }) => {
+    await signIn('alice');
+    const sid = await currentSessionId(page, topo.portal);
+    await clusterPage.open('prod');
+    // Capture a genuine action request, to replay it from elsewhere.
+    const [genuine] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && r.url() === `${topo.portal}/clusters/prod`),
+      clusterPage.getCredentials(),
+    ]);
+    expect(familiesOf(topo.kubegate.dbPath, sid)).toHaveLength(1);
+
+    const forged = await page.request.post(genuine.url(), {
+      headers: { ...(await genuine.allHeaders()), origin: 'https://evil.example' },
+      data: genuine.postDataBuffer() ?? undefined,
+      maxRedirects: 0,
+    });
+    expect(await forged.text()).not.toMatch(TOKEN);
+    expect(familiesOf(topo.kubegate.dbPath, sid)).toHaveLength(1);
+
+    // Same origin, but the form's CSRF token is not this session's.
+    await clusterPage.open('prod');
+    await page.locator('form input[name=csrf]').first().evaluate((el) => ((el as HTMLInputElement).value = 'forged'));
+    await clusterPage.getCredentialsButton().click();
+    await expect(page.getByRole('alert').filter({ hasText: 'did not come from the Kubegate portal' })).toBeVisible();
+    expect(familiesOf(topo.kubegate.dbPath, sid)).toHaveLength(1);
+  });
+
+  test('the commands: the whole script shows, tokens shortened on screen but copied whole, the trailing "-" explained, a copy button on every block', async ({ page, signIn, clusterPage, consoleErrors }) => {
+    await signIn('alice');
+    await clusterPage.openWithCredentials('prod');
+    const shown = await clusterPage.shownScript('bash');
+    const copied = await clusterPage.copyScript('bash');
+    const idToken = /id-token=(\S+)/.exec(copied)![1]!;
+    expect(idToken).toMatch(/^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(shown).not.toContain(idToken);
+    expect(shown).toContain(`id-token=${idToken.slice(0, 10)}…${idToken.slice(-4)}`);
+    expect(shown).toContain('kubectl config use-context alice@prod');
+    // Nothing hidden below a scroll: the box is as tall as its content.
+    const box = page.getByTestId('script-bash');
+    expect(await box.evaluate((el) => el.scrollHeight - el.clientHeight)).toBeLessThanOrEqual(1);
+    // The full values on request.
+    await page.getByRole('button', { name: 'Show full tokens' }).click();
+    expect(await clusterPage.shownScript('bash')).toBe(copied);
+
+    await page.getByText(/^Step by step/).first().click();
+    await expect(page.locator('[role=tabpanel][data-shell=bash] [data-testid=step-note]')).toContainText('a key ending in "-" is removed, not set');
+
+    expect(await clusterPage.copyBlock('whoami')).toBe('kubectl auth whoami');
+    await page.getByText('Merge it into your existing ~/.kube/config').click();
+    for (const shell of ['bash', 'fish', 'powershell', 'cmd'] as const) {
+      expect(await clusterPage.copyBlock(`merge-recipe-${shell}`)).toBe(mergeRecipe(shell, 'kubeconfig-prod.yaml').script);
+    }
+    // No CSP violation or hydration error along the way.
+    expect(consoleErrors).toEqual([]);
+  });
+
+  test('"Get credentials" after the session has ended goes back to sign-in, saying why, and mints nothing', async ({ page, browser, signIn, clusterPage, topo }) => {
+    await signIn('alice');
+    const sid = await currentSessionId(page, topo.portal);
+    await clusterPage.open('prod');
+    // The same person ends this sign-in from another browser.
+    const other = await browser.newContext({ ignoreHTTPSErrors: true });
+    const otherPage = await other.newPage();
+    await signInThroughUpstream(otherPage, topo.portal, 'alice');
+    await otherPage.goto(`${topo.portal}/sessions`);
+    await otherPage.locator(`[data-testid=session-row]:has(input[name=session][value="${sid}"])`).getByRole('button', { name: 'Revoke' }).click();
+    await expect(otherPage.locator(`input[name=session][value="${sid}"]`)).toHaveCount(0);
+    await other.close();
+
+    await clusterPage.getCredentialsButton().click();
+    await expect(page).toHaveURL(`${topo.portal}/login?error=session_ended`);
+    await expect(page.locator('#login-error')).toHaveText('Your session has ended. Sign in again.');
+    expect(familiesOf(topo.kubegate.dbPath, sid)).toEqual([]);
+  });
+
+  test('a failure on the server shows a styled error page with a reference, never Next\'s bare one', async ({ page, signIn, clusterPage, topo }) => {
+    await signIn('alice');
+    await clusterPage.open('prod');
+    // Another process holds the database's write lock past Kubegate's bounded wait.
+    const db = new Database(topo.kubegate.dbPath, { fileMustExist: true });
+    try {
+      db.exec('BEGIN EXCLUSIVE');
+      await clusterPage.getCredentialsButton().click();
+      await expect(page.getByTestId('error-page')).toBeVisible({ timeout: 30_000 });
+      await expect(page.getByRole('heading', { name: 'Something went wrong' })).toBeVisible();
+      await expect(page.getByTestId('error-reference')).toHaveText(/^Reference: \S+$/);
+      await expect(page.locator('body')).not.toContainText('Application error');
+    } finally {
+      db.exec('ROLLBACK');
+      db.close();
+    }
+    await page.getByRole('link', { name: 'Back to your clusters' }).click();
+    await expect(page.getByTestId('username')).toHaveText('alice');
+  });
+
+  test('page titles carry branding.title', async ({ page, topo }) => {
+    await signInThroughUpstream(page, topo.direct.url, 'alice');
+    await expect(page).toHaveTitle('Your clusters · Acme Kubernetes');
+    await page.goto(`${topo.direct.url}/clusters/prod`);
+    await expect(page).toHaveTitle('Cluster access · Acme Kubernetes');
   });
 
   test('kubeconfig for all clusters: one context per cluster the user may use', async ({ signIn, home }, testInfo) => {
@@ -51,7 +231,7 @@ test.describe('the portal', () => {
 
   test('the shell tabs work from the keyboard', async ({ page, signIn, clusterPage }) => {
     await signIn('alice');
-    await clusterPage.open('prod');
+    await clusterPage.openWithCredentials('prod');
     await page.locator('[role=tab][data-shell=bash]').focus();
     await page.keyboard.press('ArrowRight');
     await expect(page.locator('[role=tab][data-shell=fish]')).toBeFocused();
@@ -63,18 +243,23 @@ test.describe('the portal', () => {
   });
 
   for (const colorScheme of ['light', 'dark'] as const) {
-    test(`screenshots of home and cluster pages (${colorScheme})`, async ({ page, signIn, clusterPage, topo }, testInfo) => {
+    test(`screenshots of home, cluster and sessions pages (${colorScheme}), and nothing overflows on a phone`, async ({ page, signIn, clusterPage }, testInfo) => {
       await page.emulateMedia({ colorScheme });
       await signIn('alice');
-      await page.screenshot({ path: testInfo.outputPath(`home-${colorScheme}.png`), fullPage: true });
-      await clusterPage.open('prod');
-      await page.screenshot({ path: testInfo.outputPath(`cluster-${colorScheme}.png`), fullPage: true });
+      await screenshot(page, testInfo, `home-${colorScheme}.png`);
+      await clusterPage.openWithCredentials('prod');
+      await screenshot(page, testInfo, `cluster-${colorScheme}.png`);
       await page.setViewportSize({ width: 390, height: 844 });
-      await page.screenshot({ path: testInfo.outputPath(`cluster-${colorScheme}-phone.png`), fullPage: true });
-      // No horizontal scrolling on a phone.
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-      expect(overflow).toBeLessThanOrEqual(0);
-      expect(topo.portal).toMatch(/^https:/);
+      await expectFitsWidth(page);
+      await screenshot(page, testInfo, `cluster-${colorScheme}-phone.png`);
+      await clusterPage.download();
+      await page.goto(`${page.url().replace(/\/clusters\/prod$/, '')}/sessions`);
+      await expectFitsWidth(page);
+      // Every column is there on a phone too (the table used to hide "last refreshed"), and every action.
+      const credential = page.locator('[data-current=true] [data-testid=credential-row]').first();
+      for (const cell of ['credential-origin', 'credential-refreshed', 'credential-status']) await expect(credential.getByTestId(cell)).toBeVisible();
+      await expect(credential.getByRole('button', { name: 'Revoke' })).toBeVisible();
+      await screenshot(page, testInfo, `sessions-${colorScheme}-phone.png`);
     });
   }
 });
@@ -86,7 +271,7 @@ test.describe('sessions', () => {
     const otherPage = await other.newPage();
     await signInThroughUpstream(otherPage, topo.portal, 'alice');
 
-    await clusterPage.open('prod');
+    await clusterPage.openWithCredentials('prod');
     await page.goto(`${topo.portal}/sessions`);
     const rows = page.getByTestId('session-row');
     expect(await rows.count()).toBeGreaterThanOrEqual(2);
@@ -98,12 +283,14 @@ test.describe('sessions', () => {
     await otherPage.goto(`${topo.portal}/`);
     await expect(otherPage).toHaveURL(`${topo.portal}/login?error=session_ended`);
     await other.close();
+    // And it says why that sign-in ended.
+    await expect(page.getByTestId('ended-session-row').first().getByTestId('ended-because')).toHaveText('you revoked it');
 
     // This browser is still signed in; revoke the credential handed out above.
     await page.goto(`${topo.portal}/sessions`);
     const credential = rows.first().getByTestId('credential-row').first();
     await credential.getByRole('button', { name: 'Revoke' }).click();
-    await expect(rows.first().getByTestId('credential-row').first()).toContainText('revoked');
+    await expect(rows.first().getByTestId('credential-row').first().getByTestId('credential-status')).toContainText('you revoked it');
     await expect(page.getByTestId('header-username')).toHaveText('alice');
   });
 

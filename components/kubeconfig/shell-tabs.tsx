@@ -1,17 +1,33 @@
 'use client';
 
 import { useId, useState, type KeyboardEvent } from 'react';
-import type { ShellRendering } from '@/lib/portal/cluster-view';
+import type { DisplayPart, ShellRendering } from '@/lib/portal/cluster-view';
 import { cn } from '../ui/styles';
 import { CopyButton } from './copy-button';
 
+/** Text with its shortened long values marked, so they read as placeholders for what Copy copies. */
+function Shown({ parts }: { parts: DisplayPart[] }) {
+  return parts.map((p, i) =>
+    p.shortened ? (
+      <span key={i} className="rounded-sm bg-slate-700/60 px-0.5 text-amber-200 dark:text-amber-200" title="Shortened on screen; Copy copies the whole value">
+        {p.text}
+      </span>
+    ) : (
+      p.text
+    ),
+  );
+}
+
 /**
  * Commands per shell as accessible tabs (WAI-ARIA tabs pattern: arrow keys
- * move between tabs). Each panel has one copy button for the whole script
- * and the same commands step by step for people who read before they paste.
+ * move between tabs). Each panel shows the whole script, with tokens and
+ * certificate data shortened on screen (Copy copies them whole; a toggle
+ * shows them), one copy button for all of it, and the same commands step by
+ * step, explained, for people who read before they paste.
  */
 export function ShellTabs({ renderings }: { renderings: ShellRendering[] }) {
   const [active, setActive] = useState(0);
+  const [full, setFull] = useState(false);
   const base = useId();
   const onKey = (e: KeyboardEvent<HTMLButtonElement>) => {
     const delta = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
@@ -63,29 +79,45 @@ export function ShellTabs({ renderings }: { renderings: ShellRendering[] }) {
             <>
               <div className="relative">
                 <pre
-                  className="max-h-80 overflow-auto rounded-lg bg-slate-950 p-4 pt-12 font-mono text-xs leading-relaxed break-all whitespace-pre-wrap text-slate-100"
+                  className="overflow-x-auto rounded-lg bg-slate-950 p-4 pt-12 font-mono text-xs leading-relaxed whitespace-pre-wrap text-slate-100 wrap-anywhere"
                   data-testid={`script-${r.shell}`}
                 >
-                  <code>{r.script}</code>
+                  <code>{full ? r.script : <Shown parts={r.display ?? [{ text: r.script }]} />}</code>
                 </pre>
                 <CopyButton text={r.script} label="Copy all" className="absolute top-2 right-2" />
+              </div>
+              <div className="mt-2 flex flex-wrap items-center justify-between gap-2 text-xs text-slate-600 dark:text-slate-400">
+                <p>Tokens and certificate data are shortened on screen; Copy copies them whole.</p>
+                <button
+                  type="button"
+                  aria-pressed={full}
+                  onClick={() => setFull(!full)}
+                  className="rounded px-1 font-medium text-indigo-700 underline-offset-2 hover:underline focus-visible:outline-2 focus-visible:outline-indigo-500 dark:text-indigo-300"
+                >
+                  {full ? 'Shorten tokens' : 'Show full tokens'}
+                </button>
               </div>
               <details className="mt-4 rounded-lg border border-slate-200 dark:border-slate-700">
                 <summary className="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200">
                   Step by step ({r.steps?.length} commands)
                 </summary>
-                <ol className="space-y-3 px-4 pb-4">
+                <ol className="space-y-4 px-4 pb-4">
                   {r.steps?.map((s, n) => (
                     <li key={n}>
                       <div className="mb-1 flex items-center justify-between gap-2">
-                        <span className="text-sm text-slate-700 dark:text-slate-300">
+                        <span className="text-sm font-medium text-slate-700 dark:text-slate-300">
                           {n + 1}. {s.title}
                         </span>
                         <CopyButton text={s.command} />
                       </div>
-                      <pre className="overflow-x-auto rounded-md bg-slate-100 p-2 font-mono text-xs text-slate-800 dark:bg-slate-800 dark:text-slate-100">
-                        <code>{s.command}</code>
+                      <pre className="overflow-x-auto rounded-md bg-slate-950 p-2 font-mono text-xs whitespace-pre-wrap text-slate-100 wrap-anywhere">
+                        <code>{full ? s.command : <Shown parts={s.display} />}</code>
                       </pre>
+                      {s.note && (
+                        <p className="mt-1 text-xs text-slate-600 dark:text-slate-400" data-testid="step-note">
+                          {s.note}
+                        </p>
+                      )}
                     </li>
                   ))}
                 </ol>

@@ -58,13 +58,29 @@ export class HomePage {
   }
 }
 
-/** A cluster page: commands per shell, copy buttons, downloads. */
+/** A cluster page: "Get credentials", then commands per shell, copy buttons, downloads. */
 export class ClusterPage {
   constructor(private readonly page: Page, private readonly base: string) {}
 
+  /** Opens the page: a GET, which hands out nothing. */
   async open(name: string): Promise<void> {
     await this.page.goto(`${this.base}/clusters/${name}`);
+    await expect(this.getCredentialsButton()).toBeVisible();
+  }
+
+  getCredentialsButton() {
+    return this.page.getByRole('button', { name: 'Get credentials' });
+  }
+
+  /** Presses "Get credentials" (a POST that mints one credential) and waits for the commands. */
+  async getCredentials(): Promise<void> {
+    await this.getCredentialsButton().click();
     await expect(this.page.getByRole('tablist', { name: 'Shell' })).toBeVisible();
+  }
+
+  async openWithCredentials(name: string): Promise<void> {
+    await this.open(name);
+    await this.getCredentials();
   }
 
   async selectShell(shell: Shell): Promise<void> {
@@ -77,6 +93,14 @@ export class ClusterPage {
     const panel = this.page.locator(`[role=tabpanel][data-shell=${shell}]`);
     await panel.getByRole('button', { name: 'Copy all' }).click();
     await expect(panel.getByRole('button', { name: 'Copied' })).toBeVisible();
+    return this.page.evaluate(() => navigator.clipboard.readText());
+  }
+
+  /** What the copy button of a block outside the shell tabs (merge recipe, whoami) put on the clipboard. */
+  async copyBlock(testId: string): Promise<string> {
+    const block = this.page.getByTestId(testId);
+    await block.getByRole('button', { name: 'Copy' }).click();
+    await expect(block.getByRole('button', { name: 'Copied' })).toBeVisible();
     return this.page.evaluate(() => navigator.clipboard.readText());
   }
 

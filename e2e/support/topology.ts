@@ -142,7 +142,8 @@ export async function startTopology(): Promise<Topology> {
   const directKubegate = await startKubegate({
     dir: path.join(root, 'direct'),
     port: directPort,
-    config: { issuer: { url: direct }, upstreams, users, clusters },
+    // A branding title of its own: page titles must follow it.
+    config: { issuer: { url: direct }, upstreams, users, clusters, branding: { title: 'Acme Kubernetes' } },
   });
   return {
     root,

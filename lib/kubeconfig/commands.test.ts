@@ -47,6 +47,7 @@ describe('kubectlCommands', () => {
           '--auth-provider-arg="refresh-token=rt,1"',
           `--auth-provider-arg=idp-certificate-authority-data=${b64(ISSUER_CA_PEM)}`,
         ],
+        note: 'id-token is the short-lived token kubectl shows the cluster; refresh-token lets kubectl fetch a new one from Kubegate when it expires.',
       },
       { title: 'Point context alice@prod at the cluster', argv: ['kubectl', 'config', 'set', 'contexts.alice@prod.cluster', 'prod'] },
       { title: 'Point context alice@prod at the user', argv: ['kubectl', 'config', 'set', 'contexts.alice@prod.user', 'alice@prod'] },
@@ -67,6 +68,17 @@ describe('kubectlCommands', () => {
       '--auth-provider-arg=client-secret-',
       '--auth-provider-arg=idp-certificate-authority-data-',
     ]);
+    // The trailing '-' is explained for what it is: a removal, not standard input.
+    expect(commands[1]?.note).toContain(
+      'client-secret- and idp-certificate-authority-data-: a key ending in "-" is removed, not set (kubectl reads nothing from standard input here). ' +
+        "Since this cluster uses no client secret and Kubegate's TLS certificate needs no extra certificate authority, this clears a value an earlier run may have left.",
+    );
+  });
+
+  test('explains only the keys it removes', () => {
+    const note = kubectlCommands(makeSpec({ withCas: true, idToken: 't', refreshToken: 'r' }))[2]?.note ?? '';
+    expect(note).toContain('client-secret-: a key ending in "-" is removed');
+    expect(note).not.toContain('idp-certificate-authority-data-');
   });
 
   const invalid: [string, (spec: CredentialSpec) => void][] = [

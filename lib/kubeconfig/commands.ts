@@ -6,6 +6,25 @@ import type { Command, CredentialSpec, OidcAuthProviderConfig } from './types';
 /** Optional oidc keys: when absent from the spec they are removed (`key-`), so re-running replaces a stale value. */
 const OPTIONAL_KEYS = ['client-secret', 'idp-certificate-authority-data'] as const satisfies (keyof OidcAuthProviderConfig)[];
 
+/** Why an optional key is absent, for the step-by-step explanation of its `key-` removal. */
+const ABSENT_BECAUSE: Record<(typeof OPTIONAL_KEYS)[number], string> = {
+  'client-secret': 'this cluster uses no client secret',
+  'idp-certificate-authority-data': "Kubegate's TLS certificate needs no extra certificate authority",
+};
+
+/**
+ * The note beside set-credentials. A trailing '-' is kubectl's syntax for
+ * removing a key (`--auth-provider-arg=client-secret-`), not a stdin marker:
+ * nothing is read from standard input.
+ */
+function credentialsNote(removed: readonly (typeof OPTIONAL_KEYS)[number][]): string {
+  const tokens = 'id-token is the short-lived token kubectl shows the cluster; refresh-token lets kubectl fetch a new one from Kubegate when it expires.';
+  if (removed.length === 0) return tokens;
+  const names = removed.map((key) => `${key}-`).join(' and ');
+  const why = removed.map((key) => ABSENT_BECAUSE[key]).join(' and ');
+  return `${tokens} ${names}: a key ending in "-" is removed, not set (kubectl reads nothing from standard input here). Since ${why}, this clears a value an earlier run may have left.`;
+}
+
 /** Kubernetes namespace names are RFC 1123 labels; this also keeps the value from looking like a flag. */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -76,9 +95,14 @@ export function kubectlCommands(spec: CredentialSpec): Command[] {
     });
   }
   const args = Object.entries(config).flatMap(([key, value]) => (value === undefined ? [] : [authProviderArg(key, value)]));
-  const removals = OPTIONAL_KEYS.filter((key) => config[key] === undefined).map((key) => `--auth-provider-arg=${key}-`);
+  const removed = OPTIONAL_KEYS.filter((key) => config[key] === undefined);
+  const removals = removed.map((key) => `--auth-provider-arg=${key}-`);
   commands.push(
-    { title: `Add OIDC credentials for ${user.name}`, argv: ['kubectl', 'config', 'set-credentials', user.name, '--auth-provider=oidc', ...args, ...removals] },
+    {
+      title: `Add OIDC credentials for ${user.name}`,
+      argv: ['kubectl', 'config', 'set-credentials', user.name, '--auth-provider=oidc', ...args, ...removals],
+      note: credentialsNote(removed),
+    },
     { title: `Point context ${context.name} at the cluster`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.cluster`, cluster.name] },
     { title: `Point context ${context.name} at the user`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.user`, user.name] },
     { title: `Set the default namespace of ${context.name}`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.namespace`, context.namespace] },

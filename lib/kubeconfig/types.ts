@@ -27,6 +27,8 @@ export type Shell = 'bash' | 'fish' | 'powershell' | 'cmd';
 export interface Command {
   title: string;
   argv: string[];
+  /** What a reader may wonder about in this command, in plain words (shown beside it on the cluster page). */
+  note?: string;
 }
 
 /** kubectl's `auth-provider.config` map for the `oidc` provider (k8s.io/client-go/plugin/pkg/client/auth/oidc). */

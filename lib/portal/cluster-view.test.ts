@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterSchema } from '../config/schema';
-import { credentialSpec, kubeconfigFileName, renderAllShells } from './cluster-view';
+import { credentialSpec, displayParts, kubeconfigFileName, mergeRecipes, renderAllShells, shorten, type DisplayPart } from './cluster-view';
 
 const cluster = (o: Record<string, unknown> = {}) =>
   ({ ...ClusterSchema.parse({ name: 'prod', server: 'https://k8s.example.com:6443', client_id: 'kubernetes', ...o }), ca_pem: undefined });
@@ -22,6 +22,38 @@ describe('cluster page view', () => {
     }
   });
 
+  it('shows tokens and certificate data shortened, while the script (what Copy copies) keeps them whole', () => {
+    const idToken = 'eyJhbGciOiJSUzI1NiJ9.' + 'eyJzdWIiOiJhbGljZSJ9'.repeat(30) + '.c2lnbmF0dXJlXk9Q';
+    const refreshToken = 'kgr_' + 'R'.repeat(39) + 'tail';
+    const caPem = '-----BEGIN CERTIFICATE-----\n' + 'MIIB'.repeat(200) + '\n-----END CERTIFICATE-----\n';
+    const spec = credentialSpec({ url: 'https://kubegate.example.com', ca_pem: caPem }, { ...cluster(), ca_pem: caPem }, 'alice', { idToken, refreshToken });
+    const caData = Buffer.from(caPem).toString('base64');
+    const unshorten = (parts: DisplayPart[], full: string[]) =>
+      parts.map((p) => (p.shortened ? full.find((v) => shorten(v) === p.text)! : p.text)).join('');
+    for (const r of renderAllShells(spec)) {
+      const shown = r.display!.map((p) => p.text).join('');
+      expect(r.script, r.shell).toContain(idToken);
+      expect(r.script, r.shell).toContain(caData);
+      expect(shown, r.shell).not.toContain(idToken);
+      expect(shown, r.shell).not.toContain(refreshToken);
+      expect(shown, r.shell).not.toContain(caData);
+      expect(shown, r.shell).toContain('eyJhbGciOi…Xk9Q');
+      expect(shown, r.shell).toContain('kgr_RRRRRR…tail');
+      // Only the long values differ: put them back and the screen is the script.
+      expect(unshorten(r.display!, [idToken, refreshToken, caData])).toBe(r.script);
+      expect(shown.length, r.shell).toBeLessThan(r.script!.length / 3);
+      for (const step of r.steps!) expect(unshorten(step.display, [idToken, refreshToken, caData])).toBe(step.command);
+    }
+  });
+
+  it('explains the set-credentials step, including the trailing "-" arguments', () => {
+    const bash = renderAllShells(credentialSpec({ url: 'https://kubegate.example.com' }, cluster(), 'alice', tokens))[0]!;
+    const step = bash.steps!.find((s) => s.command.includes('set-credentials'))!;
+    expect(step.command).toContain('--auth-provider-arg=client-secret-');
+    expect(step.note).toMatch(/client-secret- and idp-certificate-authority-data-: a key ending in "-" is removed, not set/);
+    expect(bash.steps!.filter((s) => s.note !== undefined)).toHaveLength(1);
+  });
+
   it('says so, instead of rendering, for a shell that cannot carry a value safely', () => {
     // A client secret with a double quote cannot be passed by Windows PowerShell 5.1 or cmd.exe intact.
     const renderings = renderAllShells(credentialSpec({ url: 'https://kubegate.example.com' }, cluster({ client_secret: 'a"b' }), 'alice', tokens));
@@ -31,6 +63,27 @@ describe('cluster page view', () => {
     expect(byShell.powershell!.unavailable).toMatch(/Download the kubeconfig instead/);
     expect(byShell.powershell!.unavailable).not.toContain('a"b');
     expect(byShell.cmd!.script).toBeUndefined();
+  });
+
+  it('leaves short values and text without them alone', () => {
+    expect(displayParts('kubectl config use-context a', ['x'.repeat(30)])).toEqual([{ text: 'kubectl config use-context a' }]);
+    expect(displayParts('', [])).toEqual([{ text: '' }]);
+    const v = 'v'.repeat(20) + 'WXYZ';
+    expect(displayParts(`a=${v} b=${v}`, [v])).toEqual([
+      { text: 'a=' },
+      { text: 'vvvvvvvvvv…WXYZ', shortened: true },
+      { text: ' b=' },
+      { text: 'vvvvvvvvvv…WXYZ', shortened: true },
+    ]);
+  });
+
+  it('offers the merge recipe for every shell', () => {
+    expect(mergeRecipes('kubeconfig-prod.yaml').map((r) => [r.shell, r.label])).toEqual([
+      ['bash', 'bash / zsh'],
+      ['fish', 'fish'],
+      ['powershell', 'PowerShell'],
+      ['cmd', 'cmd.exe'],
+    ]);
   });
 
   it('names downloads safely', () => {

@@ -1,7 +1,9 @@
 import type { ResolvedCluster } from '../config/load';
 import { buildKubeconfig, toYaml } from '../kubeconfig/build';
 import { kubectlCommands } from '../kubeconfig/commands';
+import { base64Utf8 } from '../kubeconfig/encoding';
 import { UnsafeForShellError } from '../kubeconfig/errors';
+import { mergeRecipe } from '../kubeconfig/merge-recipes';
 import { kubeconfigNames } from '../kubeconfig/names';
 import { renderCommand, SHELLS } from '../kubeconfig/render';
 import type { CredentialSpec, Shell } from '../kubeconfig/types';
@@ -13,12 +15,32 @@ export const SHELL_LABELS: Record<Shell, string> = {
   cmd: 'cmd.exe',
 };
 
+/**
+ * A piece of a command as shown on screen: long values (tokens, certificate
+ * data) are shortened to `eyJhbGciOi…Xk9Q`; the Copy buttons copy the full text.
+ */
+export interface DisplayPart {
+  text: string;
+  /** Set when `text` is a shortened long value; the full value is in the copied script. */
+  shortened?: true;
+}
+
+export interface ShellStep {
+  title: string;
+  /** The exact command, as copied. */
+  command: string;
+  display: DisplayPart[];
+  note?: string;
+}
+
 export interface ShellRendering {
   shell: Shell;
   label: string;
   /** All commands, one per line, ready to paste; absent when a value cannot be quoted safely for this shell. */
   script?: string;
-  steps?: { title: string; command: string }[];
+  /** The same script with long values shortened, for the screen. */
+  display?: DisplayPart[];
+  steps?: ShellStep[];
   unavailable?: string;
 }
 
@@ -50,13 +72,58 @@ export function credentialSpec(
   };
 }
 
+/** Values shorter than this are shown whole: shortening would hide nothing. */
+const SHORTEN_FROM = 24;
+
+/** `eyJhbGciOiJSUzI1NiJ9.eyJ…` → `eyJhbGciOi…Xk9Q`: enough to recognise, too little to use. */
+export function shorten(value: string): string {
+  return `${value.slice(0, 10)}…${value.slice(-4)}`;
+}
+
+/** The long values of a spec as they appear in every rendering: tokens and base64 certificate data. */
+function longValues(spec: CredentialSpec): string[] {
+  const values = [spec.user.idToken, spec.user.refreshToken];
+  if (spec.cluster.caPem !== undefined) values.push(base64Utf8(spec.cluster.caPem));
+  if (spec.user.issuerCaPem !== undefined) values.push(base64Utf8(spec.user.issuerCaPem));
+  return values.filter((v) => v.length >= SHORTEN_FROM);
+}
+
+/**
+ * Splits `text` around every occurrence of the given values and shortens
+ * them. Tokens and base64 data need no quoting in any shell, so they appear
+ * verbatim in every rendering.
+ */
+export function displayParts(text: string, values: readonly string[]): DisplayPart[] {
+  const parts: DisplayPart[] = [];
+  let rest = text;
+  for (;;) {
+    let at = -1;
+    let found = '';
+    for (const v of values) {
+      const i = rest.indexOf(v);
+      if (i !== -1 && (at === -1 || i < at)) [at, found] = [i, v];
+    }
+    if (at === -1) break;
+    if (at > 0) parts.push({ text: rest.slice(0, at) });
+    parts.push({ text: shorten(found), shortened: true });
+    rest = rest.slice(at + found.length);
+  }
+  if (rest !== '' || parts.length === 0) parts.push({ text: rest });
+  return parts;
+}
+
 /** Commands for every shell; a shell that cannot carry a value safely says so instead. */
 export function renderAllShells(spec: CredentialSpec): ShellRendering[] {
   const commands = kubectlCommands(spec);
+  const values = longValues(spec);
   return SHELLS.map((shell) => {
     try {
-      const steps = commands.map((c) => ({ title: c.title, command: renderCommand(shell, c) }));
-      return { shell, label: SHELL_LABELS[shell], steps, script: steps.map((s) => s.command).join('\n') };
+      const steps = commands.map((c): ShellStep => {
+        const command = renderCommand(shell, c);
+        return { title: c.title, command, display: displayParts(command, values), ...(c.note !== undefined && { note: c.note }) };
+      });
+      const script = steps.map((s) => s.command).join('\n');
+      return { shell, label: SHELL_LABELS[shell], steps, script, display: displayParts(script, values) };
     } catch (err) {
       if (!(err instanceof UnsafeForShellError)) throw err;
       return {
@@ -72,7 +139,33 @@ export function kubeconfigYaml(specs: CredentialSpec[]): string {
   return toYaml(buildKubeconfig(specs));
 }
 
+export interface MergeRecipeView {
+  shell: Shell;
+  label: string;
+  script: string;
+}
+
+/** How to merge the downloaded file into ~/.kube/config, for every shell. */
+export function mergeRecipes(fileName: string): MergeRecipeView[] {
+  return SHELLS.map((shell) => ({ shell, label: SHELL_LABELS[shell], script: mergeRecipe(shell, fileName).script }));
+}
+
 /** Download file name: only safe characters, whatever the cluster is called. */
 export function kubeconfigFileName(cluster?: string): string {
   return cluster ? `kubeconfig-${cluster.replace(/[^a-z0-9-]/g, '-')}.yaml` : 'kubeconfig-kubegate.yaml';
+}
+
+/**
+ * What the cluster page's "Get credentials" action hands back to the page:
+ * nothing yet, the commands for a freshly minted credential, or a refusal
+ * in words. The commands carry tokens, so this travels only in the body of
+ * the action's POST response (Cache-Control: no-store), never in a URL.
+ */
+export type CredentialsState =
+  | { status: 'idle' }
+  | { status: 'issued'; contextName: string; renderings: ShellRendering[] }
+  | { status: 'refused'; message: string };
+
+export function issuedState(spec: CredentialSpec): CredentialsState {
+  return { status: 'issued', contextName: spec.context.name, renderings: renderAllShells(spec) };
 }

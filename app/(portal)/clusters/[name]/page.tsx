@@ -1,30 +1,33 @@
 import type { Metadata } from 'next';
 import Link from 'next/link';
 import { notFound } from 'next/navigation';
-import { ShellTabs } from '@/components/kubeconfig/shell-tabs';
+import { CommandBlock } from '@/components/kubeconfig/command-block';
+import { CredentialsPanel } from '@/components/kubeconfig/credentials-panel';
 import { MergeRecipes } from '@/components/kubeconfig/merge-recipes';
 import { buttonStyles, cardStyles } from '@/components/ui/styles';
+import { mayUseCluster } from '@/lib/access';
 import { csrfToken } from '@/lib/auth/csrf';
-import { kubeconfigFileName, renderAllShells } from '@/lib/portal/cluster-view';
-import { credentialDeps, issueClusterCredential, NoAccessError } from '@/lib/portal/credentials';
+import { kubeconfigNames } from '@/lib/kubeconfig/names';
+import { kubeconfigFileName, mergeRecipes } from '@/lib/portal/cluster-view';
 import { requirePortalSession } from '@/lib/portal/session';
 import { formatDuration } from '@/lib/util/duration';
-import { headers } from 'next/headers';
+import { getCredentialsAction } from './actions';
 
 export const metadata: Metadata = { title: 'Cluster access' };
 
+/**
+ * A cluster page. Opening it mints nothing: credentials are handed out only
+ * by the "Get credentials" POST (./actions.ts) or a download (POST).
+ */
 export default async function ClusterPage({ params }: { params: Promise<{ name: string }> }) {
-  const [{ rt, user, session }, { name }, h] = await Promise.all([requirePortalSession(), params, headers()]);
+  const [{ rt, user, session }, { name }] = await Promise.all([requirePortalSession(), params]);
+  const cluster = rt.clusters.get(name);
   // Not allowed looks exactly like not there.
-  const issued = await issueClusterCredential(credentialDeps(rt), { session, user, clusterName: name, clientIp: h.get('x-kubegate-client-ip'), origin: 'page' }).catch(
-    (err: unknown) => {
-      if (err instanceof NoAccessError) notFound();
-      throw err;
-    },
-  );
-  const { spec, cluster } = issued;
-  const renderings = renderAllShells(spec);
+  if (!cluster || !mayUseCluster(cluster, user.groups)) notFound();
   const { issuer } = rt.config;
+  const context = kubeconfigNames(user.username, cluster.name).context;
+  const csrf = csrfToken(rt.authSecret, session.id);
+  const fileName = kubeconfigFileName(cluster.name);
   return (
     <div className="space-y-8">
       <nav aria-label="Breadcrumb" className="text-sm">
@@ -38,9 +41,9 @@ export default async function ClusterPage({ params }: { params: Promise<{ name: 
         <h1 className="text-2xl font-semibold tracking-tight">{cluster.display_name ?? cluster.name}</h1>
         <p className="mt-1 font-mono text-sm break-all text-slate-500 dark:text-slate-400">{cluster.server}</p>
         <p className="mt-3 max-w-2xl text-sm text-slate-600 dark:text-slate-300">
-          These credentials are yours alone. The id_token lasts {formatDuration(issuer.id_token_lifetime)}; kubectl renews it by
-          itself while you use it. An unused kubeconfig stops working after {formatDuration(issuer.refresh_idle_timeout)}, and every
-          kubeconfig ends with your session in {formatDuration((session.expires_at - rt.now()) / 1000)}.
+          Credentials are yours alone. The id_token lasts {formatDuration(issuer.id_token_lifetime)}; kubectl renews it by itself while you
+          use it. An unused credential stops working after {formatDuration(issuer.refresh_idle_timeout)}, and every credential ends with
+          your session in {formatDuration((session.expires_at - rt.now()) / 1000)}.
         </p>
       </header>
 
@@ -49,10 +52,11 @@ export default async function ClusterPage({ params }: { params: Promise<{ name: 
           1. Configure kubectl
         </h2>
         <p className="mt-1 mb-4 text-sm text-slate-600 dark:text-slate-400">
-          Paste into your terminal. This adds context <code className="font-mono">{spec.context.name}</code> and switches to it;
-          your other contexts are left alone.
+          Get a credential for this cluster, then paste the commands into your terminal. They add context{' '}
+          <code className="font-mono">{context}</code> and switch to it; your other contexts are left alone. Each press hands out a new,
+          independent credential.
         </p>
-        <ShellTabs renderings={renderings} />
+        <CredentialsPanel action={getCredentialsAction} cluster={cluster.name} csrf={csrf} />
       </section>
 
       <section className={cardStyles} aria-labelledby="download-heading">
@@ -60,24 +64,22 @@ export default async function ClusterPage({ params }: { params: Promise<{ name: 
           Or download a kubeconfig
         </h2>
         <p className="mt-1 mb-4 text-sm text-slate-600 dark:text-slate-400">
-          A file with this cluster only, to use with <code className="font-mono">--kubeconfig</code> or to merge.
+          A file with this cluster only (and a new credential), to use with <code className="font-mono">--kubeconfig</code> or to merge.
         </p>
         <form method="post" action={`/clusters/${cluster.name}/kubeconfig`}>
-          <input type="hidden" name="csrf" value={csrfToken(rt.authSecret, session.id)} />
-          <button type="submit" className={buttonStyles.primary} data-testid="download-kubeconfig">
-            Download {kubeconfigFileName(cluster.name)}
+          <input type="hidden" name="csrf" value={csrf} />
+          <button type="submit" className={buttonStyles.secondary} data-testid="download-kubeconfig">
+            Download {fileName}
           </button>
         </form>
-        <MergeRecipes fileName={kubeconfigFileName(cluster.name)} />
+        <MergeRecipes recipes={mergeRecipes(fileName)} fileName={fileName} />
       </section>
 
       <section className={cardStyles} aria-labelledby="check-heading">
         <h2 id="check-heading" className="text-lg font-semibold">
           2. Check
         </h2>
-        <pre className="mt-3 overflow-x-auto rounded-lg bg-slate-950 p-4 font-mono text-xs text-slate-100">
-          <code>kubectl auth whoami</code>
-        </pre>
+        <CommandBlock text="kubectl auth whoami" className="mt-3" testId="whoami" />
         <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">
           It should print <code className="font-mono">{user.username}</code> and your groups, as the cluster&apos;s API server maps them.
         </p>
