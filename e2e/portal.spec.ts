@@ -33,9 +33,9 @@ function screenshotPaths(testInfo: { outputPath(name: string): string }, name: s
   return paths;
 }
 
-async function screenshot(page: Page, testInfo: { outputPath(name: string): string }, name: string): Promise<void> {
+async function screenshot(page: Page, testInfo: { outputPath(name: string): string }, name: string, fullPage = true): Promise<void> {
   const [first, ...copies] = screenshotPaths(testInfo, name);
-  await page.screenshot({ path: first!, fullPage: true });
+  await page.screenshot({ path: first!, fullPage });
   for (const copy of copies) fs.copyFileSync(first!, copy);
 }
 
@@ -85,12 +85,19 @@ test.describe('the portal', () => {
 
     // The explicit action: a POST to the page's own URL whose response carries the tokens, marked no-store.
     await clusterPage.open('prod');
-    const [action] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && r.url() === `${topo.portal}/clusters/prod`),
-      clusterPage.getCredentials(),
-    ]);
-    expect(action.headers()['cache-control']).toContain('no-store');
-    expect(await action.text()).toMatch(TOKEN);
+    // Seen through a route, which keeps the response body (the browser may drop a streamed one).
+    const action = { cacheControl: '', body: '' };
+    await page.route(`${topo.portal}/clusters/prod`, async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const response = await route.fetch();
+      action.cacheControl = response.headers()['cache-control'] ?? '';
+      action.body = await response.text();
+      await route.fulfill({ response });
+    });
+    await clusterPage.getCredentials();
+    await page.unroute(`${topo.portal}/clusters/prod`);
+    expect(action.cacheControl).toContain('no-store');
+    expect(action.body).toMatch(TOKEN);
     expect(familiesOf(topo.kubegate.dbPath, sid)).toEqual([{ origin: 'page' }]);
 
     // A download is a second credential, labelled as such.
@@ -259,7 +266,8 @@ test.describe('the portal', () => {
       const credential = page.locator('[data-current=true] [data-testid=credential-row]').first();
       for (const cell of ['credential-origin', 'credential-refreshed', 'credential-status']) await expect(credential.getByTestId(cell)).toBeVisible();
       await expect(credential.getByRole('button', { name: 'Revoke' })).toBeVisible();
-      await screenshot(page, testInfo, `sessions-${colorScheme}-phone.png`);
+      // One screenful: the list grows with every sign-in of the run.
+      await screenshot(page, testInfo, `sessions-${colorScheme}-phone.png`, false);
     });
   }
 });

@@ -1,9 +1,11 @@
 import type { Metadata } from 'next';
 import Link from 'next/link';
+import { MergeRecipes } from '@/components/kubeconfig/merge-recipes';
 import { Badge } from '@/components/ui/badge';
 import { buttonStyles, cardStyles, cn } from '@/components/ui/styles';
 import { clustersFor } from '@/lib/access';
 import { csrfToken } from '@/lib/auth/csrf';
+import { kubeconfigFileName, mergeRecipes } from '@/lib/portal/cluster-view';
 import { requirePortalSession } from '@/lib/portal/session';
 import { formatDuration } from '@/lib/util/duration';
 
@@ -84,6 +86,7 @@ export default async function HomePage() {
             ))}
           </ul>
         )}
+        {clusters.length > 0 && <MergeRecipes recipes={mergeRecipes(kubeconfigFileName())} fileName={kubeconfigFileName()} />}
       </section>
     </div>
   );

@@ -14,7 +14,7 @@ export function MergeRecipes({ recipes, fileName }: { recipes: MergeRecipeView[]
       <div className="space-y-4 px-4 pb-4">
         <p className="text-sm text-slate-600 dark:text-slate-400">
           Each recipe reads <code className="font-mono">{fileName}</code> from your Downloads folder (change the path if your browser saved
-          it elsewhere), keeps your other contexts, replaces older credentials for this cluster, switches to the new context and keeps the
+          it elsewhere), keeps your other contexts, replaces older credentials of the same name, switches to the new context and keeps the
           previous file as <code className="font-mono">config.bak</code>. The merged file, which holds your tokens, is written only inside
           your private <code className="font-mono">.kube</code> folder and then moved into place.
         </p>
