@@ -43,7 +43,9 @@ export function normalizeIp(raw: string | undefined): string | undefined {
     const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(s);
     if (v4port) s = v4port[1]!;
   }
-  if (isIP(s) === 0) return undefined;
+  const kind = isIP(s);
+  if (kind === 4) return s; // already canonical: the common case, without a parse
+  if (kind === 0) return undefined;
   try {
     return ipaddr.process(s).toString();
   } catch {
@@ -72,6 +74,15 @@ function hopTrust(setting: TrustProxySetting): (addr: string, hop: number) => bo
 }
 
 export function createProxyTrust(setting: TrustProxySetting): ProxyTrust {
+  if (setting === false || setting === 0) {
+    return {
+      clientAddress: (req) => {
+        const peer = req.socket.remoteAddress;
+        return peer === undefined ? undefined : (normalizeIp(peer) ?? peer);
+      },
+      trustsPeer: () => false,
+    };
+  }
   const base = hopTrust(setting);
   // Only a valid address can be a trusted hop: a garbled entry ends the walk.
   const trust = (addr: string, hop: number) => {

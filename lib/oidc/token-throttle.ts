@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { TokenBuckets, type Admission, type BucketPolicy } from './rate-limit';
 
@@ -30,6 +31,7 @@ export interface TokenThrottlePolicy {
  */
 export function addressKey(ip: string | undefined): string {
   if (!ip) return 'unknown';
+  if (isIP(ip) === 4) return ip;
   try {
     const addr = ipaddr.process(ip);
     if (addr.kind() === 'ipv4') return addr.toString();
