@@ -172,10 +172,13 @@ export class KeyManager {
     return this.jwksBody;
   }
 
-  /** The schedule as of the last sync, newest first: for `kubegate keys`. */
+  /** The schedule as of the last sync, the next key to sign first: for `kubegate keys`. */
   listing(now: number): KeyListing[] {
     const plan = planKeys(this.rows, now, this.policy);
-    return this.rows.map((r) => {
+    // Newest to sign first; keys made in the same millisecond (a rotation right after the first
+    // key was made) are still told apart by when they sign, then by when they were made.
+    const ordered = [...this.rows].sort((a, b) => b.activates_at - a.activates_at || b.created_at - a.created_at || a.kid.localeCompare(b.kid));
+    return ordered.map((r) => {
       const status: KeyStatus =
         r.revoked_at !== null ? 'revoked' : r === plan.signing ? 'signing' : r.activates_at > now && (r.retired_at === null || r.retired_at > now) ? 'next' : 'retired';
       // Not stored yet: superseded by the signing key, or the signing key that the next one will supersede.
