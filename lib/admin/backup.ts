@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { ResolvedConfig } from '../config/load';
 import type { Store } from '../store/types';
+import { KEY_SYNC_INTERVAL_SECONDS } from '../oidc/key-timing';
 import { AdminError } from './commands';
 
 /**
@@ -71,7 +72,7 @@ export async function resetAfterRestore(store: Store, now: number): Promise<stri
   const c = await store.markRestored(now, { reason: 'restore_command' });
   return [
     `revoked ${c.sessions_revoked} sign-in(s) and ${c.families_revoked} credential(s) and withdrew ${c.keys_withdrawn} signing key(s):`,
-    'everyone signs in again; Kubegate creates a new signing key when it starts (a running Kubegate within 30 s).',
+    `everyone signs in again; Kubegate creates a new signing key when it starts (a running Kubegate within ${KEY_SYNC_INTERVAL_SECONDS} s).`,
   ];
 }
 

@@ -1,7 +1,7 @@
 import { revokeSession as revokeSessionFor, revokeUserEverywhere } from '../portal/credentials';
 import { AUDIT_KINDS, type AuditKind, type Store } from '../store/types';
 import { AppError } from '../util/errors';
-import { escapeForTerminal, jsonLine } from './terminal';
+import { escapeForTerminal, iso, jsonLine, table } from './terminal';
 
 /**
  * What `kubegate` (the admin command) does, as plain functions over the
@@ -16,15 +16,8 @@ import { escapeForTerminal, jsonLine } from './terminal';
 
 export type OutputFormat = 'text' | 'json';
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const show = (value: string | null | undefined) => (value === null || value === undefined || value === '' ? '-' : escapeForTerminal(value));
 
-/** Columns padded to the widest cell; cells are escaped before measuring, so what is padded is what is shown. */
-function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)];
-}
 
 export async function listSessions(store: Store, opts: { username?: string; now: number; format?: OutputFormat }): Promise<string[]> {
   const sessions = await store.listLoginSessions({ activeAt: opts.now });

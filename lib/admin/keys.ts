@@ -2,6 +2,7 @@ import { JWKS_MAX_AGE_SECONDS, KEY_SYNC_INTERVAL_SECONDS } from '../oidc/key-tim
 import type { KeyManager } from '../oidc/keys';
 import { isAppError } from '../util/errors';
 import { AdminError } from './commands';
+import { iso, table } from './terminal';
 
 /**
  * `kubegate keys`, `rotate-key` and `revoke-key`: the signing-key schedule
@@ -9,18 +10,11 @@ import { AdminError } from './commands';
  * server re-reads the keys every KEY_SYNC_INTERVAL_SECONDS.
  */
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const SYNC = `${KEY_SYNC_INTERVAL_SECONDS} s`;
 
 function humanDuration(ms: number): string {
   const s = Math.round(ms / 1000);
   return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
-}
-
-function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)];
 }
 
 /** Every stored key, newest first: what signs, what is next, what is still published. */

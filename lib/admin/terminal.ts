@@ -40,3 +40,13 @@ const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u
 export function jsonLine(value: unknown): string {
   return JSON.stringify(value).replace(JSON_UNSAFE, (ch) => `\\u${hex(ch, 4)}`);
 }
+
+/** A time as admins read it: ISO 8601 UTC to the second. */
+export const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** Columns padded to the widest cell; cells are escaped before measuring, so what is padded is what is shown. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)];
+}

@@ -1,5 +1,6 @@
 import 'server-only';
 import { redirect } from 'next/navigation';
+import { cache } from 'react';
 import { auth } from '../auth/next-auth';
 import { resolveWebSession, webSessionPolicy, type WebSessionEnd } from '../auth/web-session';
 import type { Runtime } from '../runtime';
@@ -22,9 +23,10 @@ export type PortalSession = { status: 'active'; ctx: PortalContext } | { status:
  * session, whatever the cookie says; a person removed from the config has
  * their session revoked ('offboarded') here; and the groups are the ones the
  * config gives now, so a removed group disappears from clusters, pages and
- * downloads at once.
+ * downloads at once. Once per request (React `cache`): the layout and the
+ * page both ask, and must not each read the row and record activity.
  */
-export async function portalSession(): Promise<PortalSession> {
+export const portalSession = cache(async (): Promise<PortalSession> => {
   const [rt, s] = await Promise.all([getRuntime(), auth()]);
   if (!s?.sid) return { status: 'signed_out' };
   const result = await resolveWebSession(
@@ -43,7 +45,7 @@ export async function portalSession(): Promise<PortalSession> {
   );
   if (result.status === 'ended') return result;
   return { status: 'active', ctx: { rt, session: result.session, user: result.user } };
-}
+});
 
 /** For actions and routes: the signed-in person, or undefined. */
 export async function currentPortalSession(): Promise<PortalContext | undefined> {
