@@ -94,8 +94,16 @@ export async function createRuntime(
     config.clusters.map((c) => [c.client_id, { clientId: c.client_id, clientSecret: c.client_secret, cluster: c.name, allowedGroups: c.allowed_groups }]),
   );
   const guards = createTokenEndpointGuards(config.server.token_rate_limit, { store, now, log });
+  // One sync at a time: a sync that waits on a busy database may outlast the
+  // interval, and two overlapping ones could each schedule a next key.
+  let syncing = false;
   const timer = setInterval(() => {
-    keys.sync(now()).catch((err: unknown) => log.error('signing key sync failed', { error: String(err) }));
+    if (syncing) return;
+    syncing = true;
+    keys
+      .sync(now())
+      .catch((err: unknown) => log.error('signing key sync failed', { error: String(err) }))
+      .finally(() => (syncing = false));
   }, opts.keySyncIntervalMs ?? KEY_SYNC_INTERVAL_SECONDS * 1000);
   timer.unref();
   // Spent tokens of ended credentials, and audit rows and sign-ins past the retention.

@@ -12,17 +12,31 @@ export type Entitlements =
   | { status: 'active'; username: string; groups: string[] }
   | { status: 'removed'; reason: 'upstream_removed' | 'user_removed' };
 
+type Sources = Pick<ResolvedConfig, 'upstreams' | 'users'>;
+const indexes = new WeakMap<Sources, { upstreams: Map<string, Sources['upstreams'][number]>; users: Map<string, Sources['users'][number]> }>();
+
+/** Upstreams by id and local users by name, built once per config: this runs on every refresh. */
+function indexOf(config: Sources) {
+  let index = indexes.get(config);
+  if (!index) {
+    index = { upstreams: new Map(config.upstreams.map((u) => [u.id, u])), users: new Map(config.users.map((u) => [u.username, u])) };
+    indexes.set(config, index);
+  }
+  return index;
+}
+
 /**
  * Local users: the config's users list is the source. Upstream users (OIDC):
  * the groups recorded at sign-in stay until the upstream re-check lands
  * (issue: upstream connectors); an upstream removed from the config ends
  * every session it started.
  */
-export function currentEntitlements(config: Pick<ResolvedConfig, 'upstreams' | 'users'>, user: Pick<User, 'upstream' | 'subject' | 'username' | 'groups'>): Entitlements {
-  const upstream = config.upstreams.find((u) => u.id === user.upstream);
+export function currentEntitlements(config: Sources, user: Pick<User, 'upstream' | 'subject' | 'username' | 'groups'>): Entitlements {
+  const { upstreams, users } = indexOf(config);
+  const upstream = upstreams.get(user.upstream);
   if (!upstream) return { status: 'removed', reason: 'upstream_removed' };
   if (upstream.type === 'local') {
-    const local = config.users.find((u) => u.username === user.subject);
+    const local = users.get(user.subject);
     if (!local) return { status: 'removed', reason: 'user_removed' };
     const profile = identityFromLocalUser(upstream, local);
     return { status: 'active', username: profile.username, groups: profile.groups };

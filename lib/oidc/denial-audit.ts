@@ -87,17 +87,15 @@ export class DenialAudit {
     const batch = this.pending;
     this.pending = new Map();
     const entries = [...batch];
-    for (let i = 0; i < entries.length; i++) {
-      const [, p] = entries[i]!;
-      try {
-        await store.appendAudit(toAudit(p), now);
-      } catch (err) {
-        // The store is unavailable: keep this row and the rest for the next flush.
-        for (const [key, rest] of entries.slice(i)) this.putBack(key, rest);
-        log.warn('token denials not audited yet; retrying at the next flush', { error: err instanceof Error ? err.message : String(err), pending: this.pending.size });
-        return;
-      }
-    }
+    // All at once: the SQLite store group-commits writes that queue together, so a
+    // backlog costs a few transactions, not one fsync per row (and fits in a shutdown).
+    const results = await Promise.allSettled(entries.map(([, p]) => store.appendAudit(toAudit(p), now)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ entry: entries[i]!, reason: r.reason as unknown }] : []));
+    if (failed.length === 0) return;
+    // The store is unavailable: keep those rows for the next flush.
+    for (const { entry: [key, rest] } of failed) this.putBack(key, rest);
+    const err = failed[0]!.reason;
+    log.warn('token denials not audited yet; retrying at the next flush', { error: err instanceof Error ? err.message : String(err), pending: this.pending.size });
   }
 
   private putBack(key: string, p: Pending): void {
