@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { AppError } from '../util/errors';
-import { ConfigSchema, PRIVATE_KEY_RE, type ClusterConfig, type Config } from './schema';
+import { PRIVATE_KEY_RE } from './fields';
+import { ConfigSchema, type ClusterConfig, type Config } from './schema';
 
 /** A cluster whose CA has been read: `ca_pem` is the PEM text, whichever way it was given. */
 export type ResolvedCluster = ClusterConfig & { ca_pem?: string };

@@ -483,6 +483,45 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    describe('ephemeral records', () => {
+      it('inserts once: a live key refuses a second put, an expired one is taken over', async () => {
+        expect(await store.putEphemeral('saml.replay', 'id-1', 'a', T0 + MIN, T0)).toBe(true);
+        expect(await store.putEphemeral('saml.replay', 'id-1', 'b', T0 + MIN, T0 + 1)).toBe(false);
+        expect(await store.getEphemeral('saml.replay', 'id-1', T0 + 1)).toBe('a');
+        // Same key, other namespace: independent.
+        expect(await store.putEphemeral('ticket', 'id-1', 'c', T0 + MIN, T0)).toBe(true);
+        // Once expired, it is gone for readers and free for a new put.
+        expect(await store.getEphemeral('saml.replay', 'id-1', T0 + MIN)).toBeUndefined();
+        expect(await store.putEphemeral('saml.replay', 'id-1', 'd', T0 + 2 * MIN, T0 + MIN)).toBe(true);
+        expect(await store.getEphemeral('saml.replay', 'id-1', T0 + MIN)).toBe('d');
+      });
+
+      it('takes a record exactly once, and never an expired one', async () => {
+        await store.putEphemeral('code', 'k', 'v', T0 + MIN, T0);
+        const takes = await Promise.all([store.takeEphemeral('code', 'k', T0), store.takeEphemeral('code', 'k', T0)]);
+        expect(takes.filter((t) => t === 'v')).toHaveLength(1);
+        expect(takes.filter((t) => t === undefined)).toHaveLength(1);
+        await store.putEphemeral('code', 'old', 'v', T0 + MIN, T0);
+        expect(await store.takeEphemeral('code', 'old', T0 + MIN)).toBeUndefined();
+      });
+
+      it('replaces a live value only when it still holds the expected one', async () => {
+        await store.putEphemeral('device', 'd', 'pending', T0 + MIN, T0);
+        expect(await store.replaceEphemeral('device', 'd', 'other', 'approved', T0)).toBe(false);
+        expect(await store.replaceEphemeral('device', 'd', 'pending', 'approved', T0)).toBe(true);
+        expect(await store.getEphemeral('device', 'd', T0)).toBe('approved');
+        expect(await store.replaceEphemeral('device', 'd', 'approved', 'used', T0 + MIN)).toBe(false);
+      });
+
+      it('prunes expired records and keeps live ones', async () => {
+        await store.putEphemeral('n', 'gone', 'x', T0 + MIN, T0);
+        await store.putEphemeral('n', 'live', 'y', T0 + 10 * MIN, T0);
+        const counts = await store.prune({ now: T0 + 2 * MIN, retainAfter: 0, limit: 100 });
+        expect(counts.ephemeral).toBe(1);
+        expect(await store.getEphemeral('n', 'live', T0 + 2 * MIN)).toBe('y');
+      });
+    });
+
     describe('audit', () => {
       it('lists newest first, filtered by user, kind and family, up to a limit', async () => {
         const ev = (i: number, kind: AuditInput['kind'], user: string | null, fam: string | null) =>

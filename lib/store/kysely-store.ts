@@ -41,6 +41,7 @@ interface SigningKeysTable {
   expires_at: Num | null; revoked_at: Num | null;
 }
 interface MetaTable { name: string; value: string }
+interface EphemeralTable { ns: string; key: string; value: string; expires_at: Num }
 interface ServerSecretsTable { name: string; value: string; created_at: Num }
 interface AuditEventsTable {
   id: string; at: Num; kind: string; user_id: string | null; username: string | null; cluster: string | null;
@@ -55,6 +56,7 @@ export interface Database {
   server_secrets: ServerSecretsTable;
   audit_events: AuditEventsTable;
   kubegate_meta: MetaTable;
+  ephemeral: EphemeralTable;
 }
 
 const num = (v: Num): number => (typeof v === 'number' ? v : Number(v));
@@ -503,6 +505,55 @@ export class KyselyStore implements Store {
     return Number(r.numUpdatedRows) === 1;
   }
 
+  async putEphemeral(ns: string, key: string, value: string, expiresAt: number, now: number): Promise<boolean> {
+    // One statement: insert, or take over a record that has expired; a live one is left alone.
+    const r = await this.db
+      .insertInto('ephemeral')
+      .values({ ns, key, value, expires_at: expiresAt })
+      .onConflict((oc) =>
+        oc
+          .columns(['ns', 'key'])
+          .doUpdateSet({ value, expires_at: expiresAt })
+          .where('ephemeral.expires_at', '<=', now),
+      )
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async getEphemeral(ns: string, key: string, now: number): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('ephemeral')
+      .select('value')
+      .where('ns', '=', ns)
+      .where('key', '=', key)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return row?.value;
+  }
+
+  async takeEphemeral(ns: string, key: string, now: number): Promise<string | undefined> {
+    const row = await this.db
+      .deleteFrom('ephemeral')
+      .where('ns', '=', ns)
+      .where('key', '=', key)
+      .where('expires_at', '>', now)
+      .returning('value')
+      .executeTakeFirst();
+    return row?.value;
+  }
+
+  async replaceEphemeral(ns: string, key: string, expected: string, next: string, now: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('ephemeral')
+      .set({ value: next })
+      .where('ns', '=', ns)
+      .where('key', '=', key)
+      .where('value', '=', expected)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   async appendAudit(event: AuditInput, now: number): Promise<void> {
     await this.applyWrite({ guard: false, steps: [this.statements.audit(auditRow(event, now))] });
   }
@@ -549,6 +600,7 @@ export class KyselyStore implements Store {
       families: await this.pruneOldFamilies(o),
       sessions: await this.pruneOldSessions(o),
       audit: await this.pruneOldAudit(o),
+      ephemeral: await this.pruneExpiredEphemeral(o),
     };
   }
 
@@ -616,6 +668,15 @@ export class KyselyStore implements Store {
           .where((w) => w.not(w.exists(w.selectFrom('families as f').select('f.id').whereRef('f.login_session_id', '=', 's.id'))))
           .limit(o.limit),
       )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  private async pruneExpiredEphemeral(o: PruneOptions): Promise<number> {
+    const r = await this.db
+      .deleteFrom('ephemeral')
+      .where('key', 'in', (eb) => eb.selectFrom('ephemeral').select('key').where('expires_at', '<=', o.now).limit(o.limit))
+      .where('expires_at', '<=', o.now)
       .executeTakeFirst();
     return Number(r.numDeletedRows);
   }

@@ -25,7 +25,7 @@ describe('prunePass', () => {
 
     env.clock.advance(MINUTE); // well past the reuse grace window
     const counts = await prunePass(env.store, env.clock.now(), { retentionMs: RETENTION });
-    expect(counts).toEqual({ tokens: 1, families: 0, sessions: 0, audit: 0 });
+    expect(counts).toEqual({ tokens: 1, families: 0, sessions: 0, audit: 0, ephemeral: 0 });
     expect(await env.store.findRefreshContext(hashRefreshToken(other.refreshToken))).toBeUndefined();
     expect((await env.store.findRefreshContext(hashRefreshToken(minted.refreshToken)))!.token.used_at).not.toBeNull();
 
@@ -46,7 +46,7 @@ describe('prunePass', () => {
     for (let i = 0; i < 25; i++) await env.store.appendAudit({ kind: 'session.login_failed', request_id: `old-${i}` }, now - RETENTION - DAY + i);
     await env.store.appendAudit({ kind: 'session.login_failed', request_id: 'recent' }, now - RETENTION + DAY);
     const prune = vi.spyOn(env.store, 'prune');
-    expect(await prunePass(env.store, now, { retentionMs: RETENTION, chunk: 10 })).toEqual({ tokens: 0, families: 0, sessions: 0, audit: 25 });
+    expect(await prunePass(env.store, now, { retentionMs: RETENTION, chunk: 10 })).toEqual({ tokens: 0, families: 0, sessions: 0, audit: 25, ephemeral: 0 });
     expect(prune).toHaveBeenCalledTimes(3);
     expect((await env.store.listAudit({ limit: 100, kind: 'session.login_failed' })).map((e) => e.request_id)).toEqual(['recent']);
   });
@@ -72,7 +72,7 @@ describe('startMaintenance', () => {
     await vi.advanceTimersByTimeAsync(MINUTE - 1);
     expect(log.info).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1);
-    await vi.waitFor(() => expect(log.info).toHaveBeenCalledWith('pruned the store', { tokens: 0, families: 0, sessions: 0, audit: 1 }));
+    await vi.waitFor(() => expect(log.info).toHaveBeenCalledWith('pruned the store', { tokens: 0, families: 0, sessions: 0, audit: 1, ephemeral: 0 }));
     await m.stop();
     expect(vi.getTimerCount()).toBe(0);
   });

@@ -33,7 +33,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 /** One pruning pass at `now`: chunks until nothing is left (or maxChunks). Returns the totals. */
 export async function prunePass(store: Store, now: number, s: PruneSettings, opts: { stopped?: () => boolean } = {}): Promise<PruneCounts> {
   const limit = s.chunk ?? DEFAULT_CHUNK;
-  const total: PruneCounts = { tokens: 0, families: 0, sessions: 0, audit: 0 };
+  const total: PruneCounts = { tokens: 0, families: 0, sessions: 0, audit: 0, ephemeral: 0 };
   for (let i = 0; i < (s.maxChunks ?? DEFAULT_MAX_CHUNKS) && !opts.stopped?.(); i++) {
     const c = await store.prune({ now, retainAfter: now - s.retentionMs, limit });
     for (const k of Object.keys(total) as (keyof PruneCounts)[]) total[k] += c[k];

@@ -144,6 +144,23 @@ export const migrations: Record<string, Migration> = {
       }
     },
   },
+  /** One-time records shared by replicas: SAML requests and replay cache, sign-in tickets, codes. */
+  '0004_ephemeral': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('ephemeral')
+        .addColumn('ns', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ephemeral_pk', ['ns', 'key'])
+        .execute();
+      await db.schema.createIndex('ephemeral_expires').on('ephemeral').column('expires_at').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table if exists ephemeral`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -180,6 +180,8 @@ export interface PruneCounts {
   families: number;
   sessions: number;
   audit: number;
+  /** One-time records past their expiry (lib/store/types.ts putEphemeral). */
+  ephemeral: number;
 }
 
 /** What a restore reset revoked. */
@@ -254,6 +256,22 @@ export interface Store {
   getOrCreateSecret(name: string, generate: () => string, now: number): Promise<string>;
   /** Compare-and-set of a server secret's stored value (encrypting a row written in clear). */
   replaceSecret(name: string, expected: string, next: string): Promise<boolean>;
+
+  /**
+   * Short-lived one-time records every replica shares, by namespace and key:
+   * SAML request ids and the assertion replay cache, sign-in tickets,
+   * authorization and device codes. Values are opaque strings (callers seal
+   * anything secret); an expired record is as good as absent.
+   *
+   * putEphemeral inserts unless a live record holds the key (false then):
+   * the building block of replay caches and single-use codes.
+   */
+  putEphemeral(ns: string, key: string, value: string, expiresAt: number, now: number): Promise<boolean>;
+  getEphemeral(ns: string, key: string, now: number): Promise<string | undefined>;
+  /** Deletes and returns a live record, atomically: of two concurrent takes, one gets it. */
+  takeEphemeral(ns: string, key: string, now: number): Promise<string | undefined>;
+  /** Compare-and-set on a live record's value (e.g. a device code moving from pending to approved). */
+  replaceEphemeral(ns: string, key: string, expected: string, next: string, now: number): Promise<boolean>;
 
   appendAudit(event: AuditInput, now: number): Promise<void>;
   listAudit(filter: { limit: number; userId?: string; kind?: AuditKind; familyId?: string }): Promise<AuditEvent[]>;
