@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { currentEntitlements } from '../auth/entitlements';
+import { currentEntitlements, entitledUser } from '../auth/entitlements';
 import type { ResolvedConfig } from '../config/load';
 import type { Store } from '../store/types';
+import type { Rechecker } from '../upstream/recheck';
 import type { Logger } from '../util/log';
 import { authenticateClient, type OAuthClient } from './client-auth';
 import type { DenialAudit } from './denial-audit';
@@ -30,6 +31,8 @@ export interface TokenEndpointDeps {
   clients: ReadonlyMap<string, OAuthClient>;
   /** Where each person's current entitlements are read from on every refresh (lib/auth/entitlements.ts). */
   config: Pick<ResolvedConfig, 'upstreams' | 'users'>;
+  /** Re-checks upstream people when their last check is due (lib/upstream/recheck.ts). */
+  rechecker: Pick<Rechecker, 'check'>;
   policy: RefreshPolicy;
   idTokenLifetimeSeconds: number;
   /** Server-side key from which successors are derived. */
@@ -133,7 +136,12 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps, lostRac
     throw new SlowDownError('credential', retryAfterSeconds(admitted));
   }
 
-  const current = currentEntitlements(deps.config, ctx.user);
+  // The upstream is asked only about a credential that is otherwise good: a revoked, expired or
+  // foreign one is refused below anyway, and must not cost the upstream a look-up.
+  const live =
+    ctx.family.client_id === client.clientId && ctx.family.revoked_at === null && ctx.session.revoked_at === null && now < ctx.family.expires_at && now < ctx.session.expires_at;
+  const checks = live ? { rechecker: deps.rechecker, request: { clientIp: req.clientIp ?? null, requestId: req.requestId ?? null, cluster: ctx.family.cluster } } : undefined;
+  const current = await currentEntitlements(deps.config, ctx.user, checks);
   const decision = decideRefresh(ctx, client, current, now, deps.policy);
   const describe = (d: Parameters<typeof describeRefusal>[0]) => describeRefusal(d, ctx, { issuer: deps.issuer, policy: deps.policy });
   if (decision.action === 'deny') {
@@ -161,7 +169,7 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps, lostRac
     issuer: deps.issuer,
     audience: client.clientId,
     // decideRefresh offboarded anyone removed; the fallback (no groups) is never used.
-    user: { ...ctx.user, ...(current.status === 'active' ? { username: current.username, groups: current.groups } : { groups: [] }) },
+    user: current.status === 'active' ? entitledUser(ctx.user, current) : { ...ctx.user, groups: [] },
     session: ctx.session,
     now,
     lifetimeSeconds: deps.idTokenLifetimeSeconds,
