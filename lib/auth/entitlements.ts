@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config/load';
 import type { User } from '../store/types';
 import type { RecheckRequest, Rechecker } from '../upstream/recheck';
-import { identityFromLocalUser } from './identity';
+import { localIdentity } from '../upstream/local';
 
 /**
  * What a person may have right now, read from their identity's source, not
@@ -16,7 +16,10 @@ export type Entitlements =
   /** The upstream has not answered for longer than its grace: refuse, revoke nothing. */
   | { status: 'unavailable'; reason: 'upstream_unavailable' };
 
-type Sources = Pick<ResolvedConfig, 'upstreams' | 'users'>;
+type Sources = {
+  upstreams: readonly (Pick<ResolvedConfig['upstreams'][number], 'id' | 'type' | 'username_prefix' | 'groups_prefix'> & { group_allowlist?: string[] })[];
+  users: ResolvedConfig['users'];
+};
 const indexes = new WeakMap<Sources, { upstreams: Map<string, Sources['upstreams'][number]>; users: Map<string, Sources['users'][number]> }>();
 
 /** Upstreams by id and local users by name, built once per config: this runs on every refresh. */
@@ -51,7 +54,7 @@ export async function currentEntitlements(config: Sources, user: User, checks?: 
   if (upstream.type === 'local') {
     const local = users.get(user.subject);
     if (!local) return { status: 'removed', reason: 'user_removed' };
-    const profile = identityFromLocalUser(upstream, local);
+    const profile = localIdentity(upstream, local);
     return { status: 'active', username: profile.username, groups: profile.groups };
   }
   if (!checks) return { status: 'active', username: user.username, groups: user.groups };

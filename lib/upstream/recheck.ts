@@ -115,6 +115,10 @@ export class Rechecker {
 
   constructor(private readonly deps: RecheckDeps) {}
 
+  /** Seals a connector's re-check state for this person, as sign-in stores it (bound to their upstream and subject). */
+  readonly sealState = (person: Pick<UserProfile, 'upstream' | 'subject'>, state: string): Promise<string> =>
+    this.deps.kek.seal(rowId.recheckState(person.upstream, person.subject), state);
+
   /** What to do with `user` now; asks the upstream only when a check is due. */
   async check(upstream: RecheckSettings, user: User, req: RecheckRequest = {}): Promise<RecheckVerdict> {
     const connector = this.deps.connectorFor(upstream);
