@@ -104,7 +104,16 @@ export async function createRuntime(
   }
   log.info('secrets at rest encrypted with the key-encryption key', { kek: kek.kid, from: kek.source });
   const clients = new Map<string, OAuthClient>(
-    config.clusters.map((c) => [c.client_id, { clientId: c.client_id, clientSecret: c.client_secret, cluster: c.name, allowedGroups: c.allowed_groups }]),
+    config.clusters.map((c) => [
+      c.client_id,
+      {
+        clientId: c.client_id,
+        clientSecret: c.client_secret,
+        cluster: c.name,
+        allowedGroups: c.allowed_groups,
+        groupRules: { group_mappings: c.group_mappings, extra_groups: c.extra_groups },
+      },
+    ]),
   );
   const rechecker = new Rechecker({
     store,

@@ -3,6 +3,7 @@ import { mayUseCluster } from '../access';
 import { AppError } from '../util/errors';
 import type { ResolvedCluster } from '../config/load';
 import type { CredentialOrigin, Family, LoginSession, Store, User } from '../store/types';
+import { clusterTokenGroups } from './cluster-groups';
 import { idTokenClaims, signIdToken } from './id-token';
 import type { KeyManager } from './keys';
 import { hashRefreshToken, newRefreshToken } from './refresh-tokens';
@@ -52,7 +53,7 @@ export async function mintCredential(
   const claims = idTokenClaims({
     issuer: deps.issuer,
     audience: cluster.client_id,
-    user,
+    user: { ...user, groups: clusterTokenGroups(cluster, user.groups) },
     session,
     now,
     lifetimeSeconds: deps.idTokenLifetimeSeconds,

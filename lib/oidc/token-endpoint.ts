@@ -18,6 +18,7 @@ import {
   UnsupportedGrantTypeError,
 } from './errors';
 import { header, json, MAX_BODY_BYTES, NO_STORE, type IssuerRequest, type IssuerResponse } from './http';
+import { clusterTokenGroups, type ClusterGroupRules } from './cluster-groups';
 import { idTokenClaims, signIdToken } from './id-token';
 import type { KeyManager } from './keys';
 import { decideRefresh, describeRefusal, type DenyReason, type RefreshPolicy } from './refresh-policy';
@@ -169,7 +170,7 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps, lostRac
     issuer: deps.issuer,
     audience: client.clientId,
     // decideRefresh offboarded anyone removed; the fallback (no groups) is never used.
-    user: current.status === 'active' ? entitledUser(ctx.user, current) : { ...ctx.user, groups: [] },
+    user: current.status === 'active' ? withClusterGroups(entitledUser(ctx.user, current), client.groupRules) : { ...ctx.user, groups: [] },
     session: ctx.session,
     now,
     lifetimeSeconds: deps.idTokenLifetimeSeconds,
@@ -196,6 +197,11 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps, lostRac
     if (result === 'already_used') return refreshGrant(req, deps, true);
   }
   return tokenResponse(await signIdToken(claims, deps.keys.current()), successor, claims.exp - claims.iat);
+}
+
+/** The cluster's names for the person's groups, in its tokens only (allowed_groups was checked on the person's own). */
+function withClusterGroups<U extends { groups: string[] }>(user: U, rules: ClusterGroupRules | undefined): U {
+  return { ...user, groups: clusterTokenGroups(rules, user.groups) };
 }
 
 function tokenResponse(idToken: string, refreshToken: string, expiresIn: number): IssuerResponse {
