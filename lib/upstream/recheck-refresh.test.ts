@@ -7,6 +7,8 @@
 import { decodeJwt } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bodyOf, MINUTE, openTestEnv, SECOND, storeSnapshot, type TestEnv, type TokenSuccess } from '../../test/support/fixtures';
+import { resolveWebSession, webSessionPolicy, type WebSessionDeps } from '../auth/web-session';
+import { revokeSession } from '../portal/credentials';
 import type { User, UserProfile } from '../store/types';
 import type { RecheckingConnector } from './recheck';
 import type { RecheckOutcome } from './types';
@@ -146,5 +148,39 @@ describe('re-check at refresh, through the token endpoint', () => {
     const [ra, rb] = await Promise.all([env.refresh(a.refreshToken), env.refresh(b.refreshToken, 'staging')]);
     expect([ra.status, rb.status]).toEqual([200, 200]);
     expect(upstream.calls).toBe(1);
+  });
+});
+
+describe('re-check on portal pages', () => {
+  /** What every portal page does with the session behind its cookie (lib/portal/session.ts). */
+  const page = (sessionId: string) => {
+    const deps: WebSessionDeps = {
+      store: env.store,
+      now: env.clock.now,
+      config: env.config,
+      policy: webSessionPolicy(24 * 3600),
+      rechecker: env.rt.rechecker,
+      offboard: (id) => revokeSession(env.rt, id, 'offboarded', { kind: 'admin', by: 'configuration' }),
+    };
+    return resolveWebSession(deps, sessionId);
+  };
+
+  it('shows the groups the upstream gives now, signs out without revoking while it is down past the grace, and ends a gone person', async () => {
+    const { session } = await env.signIn(CAROL);
+    upstream.says = { status: 'active', identity: { ...CAROL, groups: ['ops'] } };
+    env.clock.advance(5 * MINUTE);
+    expect(await page(session.id)).toMatchObject({ status: 'active', user: { groups: ['ops'] } });
+
+    upstream.says = { status: 'unavailable', reason: 'down' };
+    env.clock.advance(5 * MINUTE);
+    expect((await page(session.id)).status).toBe('active');
+    env.clock.advance(15 * MINUTE);
+    expect(await page(session.id)).toEqual({ status: 'ended', reason: 'upstream_unavailable' });
+    expect((await env.store.getLoginSession(session.id))!.session.revoked_at).toBeNull();
+
+    upstream.says = { status: 'gone', reason: 'deleted' };
+    env.clock.advance(MINUTE);
+    expect(await page(session.id)).toEqual({ status: 'ended', reason: 'offboarded' });
+    expect((await env.store.getLoginSession(session.id))!.session.revoke_reason).toBe('offboarded');
   });
 });
