@@ -44,7 +44,9 @@ export function refusalFor(err: unknown, what: string): UpstreamRefusal {
     return new UpstreamRefusal(code, `${what}: the upstream answered ${err.status} ${err.error}`);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
-    return new UpstreamRefusal('invalid_response', `${what}: the upstream refused the access token (${err.status})`);
+    // Only an error code of the expected shape is repeated: the header is the upstream's text.
+    const code = err.cause.map((c) => c.parameters.error).find((e) => typeof e === 'string' && /^[\w.-]{1,40}$/.test(e));
+    return new UpstreamRefusal('invalid_response', `${what}: the upstream refused the request (${err.status}${code ? ` ${code}` : ''})`);
   }
   const message = err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
   return new UpstreamRefusal('invalid_response', `${what}: ${message}`);
