@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../../config/fields';
+import { carriable, duration } from '../../config/fields';
 import { upstreamBase } from '../base';
 import { CLAIM_PATH_MAX } from './claims';
 
@@ -8,7 +8,7 @@ const claimPath = z
   .string()
   .min(1, 'must name a claim')
   .max(CLAIM_PATH_MAX)
-  .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), 'must not contain control characters');
+  .superRefine(carriable);
 
 const claimValue = z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean (or a list of them)' });
 
