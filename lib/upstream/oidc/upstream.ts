@@ -28,7 +28,9 @@ export function requestOptions(config: UpstreamCallConfig): { signal: () => Abor
 export function isTransient(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'TimeoutError' || err.name === 'AbortError') return true;
-  // undici: `TypeError: fetch failed` with the socket error as its cause.
+  // undici: `TypeError: fetch failed` with the socket error as its cause; a refused redirect is no blip.
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof Error && /redirect/i.test(cause.message)) return false;
   return err instanceof TypeError && /fetch failed/i.test(err.message);
 }
 
