@@ -45,6 +45,7 @@ beforeAll(async () => {
       { username: 'bob', password: 'pw-bob', email: 'bob@example.com', name: 'Bob', groups: ['ui-only'], userinfoOnly: ['groups'], claims: { hd: 'example.com' } },
       { username: 'mallory', password: 'pw-mallory', email: 'mallory@evil.example', name: 'Mallory', groups: ['dev'], email_verified: false, claims: { hd: 'evil.example' } },
       { username: 'erin', password: 'pw-erin', email: 'erin@example.com', name: 'Erin', groups: manyGroups, overage: true },
+      { username: 'dave', password: 'pw-dave', email: 'dave@example.com', name: 'Dave', groups: ['d'], userinfoOnly: ['hd'], claims: { hd: 'example.com' } },
       { username: 'carol', password: 'pw-carol', email: 'carol@example.com', name: 'Carol', groups: [], claims: { groups_bad: [1, 2] } },
     ],
   });
@@ -210,6 +211,17 @@ describe('required claims', () => {
     expect(r.detail).not.toContain('evil');
     r = await refusal(completeOidcSignIn(config({ required_claims: { email_verified: true } }), callback(mallory), now()));
     expect(r).toMatchObject({ code: 'not_allowed', detail: 'required claim "email_verified" does not have an accepted value' });
+  });
+});
+
+describe('required claims only in userinfo', () => {
+  it('auto: userinfo is asked for a required claim the id_token lacks; id_token: refused', async () => {
+    const dave = await signIn('dave', 'pw-dave');
+    expect(dave.claims.hd).toBeUndefined();
+    const rules = { required_claims: { hd: 'example.com' } };
+    expect((await completeOidcSignIn(config(rules), callback(dave), now())).identity.groups).toEqual(['d']);
+    const r = await refusal(completeOidcSignIn(config({ ...rules, groups_source: 'id_token' }), callback(dave), now()));
+    expect(r).toMatchObject({ code: 'not_allowed', detail: 'required claim "hd" is missing' });
   });
 });
 

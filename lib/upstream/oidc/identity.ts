@@ -2,7 +2,7 @@ import { finalizeIdentity } from '../base';
 import type { OAuthCallback, UpstreamSignIn } from '../types';
 import { UpstreamRefusal } from '../types';
 import type { UserProfile } from '../../store/types';
-import { checkRequiredClaims, groupsOverage, readOptionalString, readStringList, readUsername } from './claims';
+import { checkRequiredClaims, groupsOverage, readClaim, readOptionalString, readStringList, readUsername } from './claims';
 import { graphGroups } from './graph';
 import type { OidcUpstreamConfig } from './schema';
 import { discover, fetchUserinfo } from './upstream';
@@ -11,13 +11,16 @@ import { discover, fetchUserinfo } from './upstream';
 export interface OidcAnswer {
   claims: Record<string, unknown>;
   accessToken?: string | null;
+  /** Userinfo already fetched for this access token (a re-check whose refresh brought no id_token). */
+  userinfo?: Record<string, unknown>;
 }
 
 /**
  * Maps an upstream OIDC answer to our identity, per the upstream's config:
  *  1. the userinfo endpoint is called (access token, `sub` must match) when
  *     `groups_source` says so, or under `auto` when the id_token lacks the
- *     groups claim and shows no overage;
+ *     groups claim (and shows no overage), the username claim or a required
+ *     claim;
  *  2. `required_claims` hold against the id_token's claims, then userinfo's
  *     for a claim the id_token lacks (the signed token wins a conflict);
  *  3. the username and groups claims are read by path (claims.ts);
@@ -33,9 +36,11 @@ export async function mapOidcIdentity(config: OidcUpstreamConfig, answer: OidcAn
 
   const inIdToken = readStringList(idToken, config.groups_claim);
   const overage = inIdToken === undefined && groupsOverage(idToken, config.groups_claim);
-  let userinfo: Record<string, unknown> | undefined;
-  const wantUserinfo = config.groups_source === 'userinfo' || (config.groups_source === 'auto' && inIdToken === undefined && !overage);
-  if (wantUserinfo) {
+  let userinfo = answer.userinfo;
+  const lacksClaim = [config.username_claim, ...Object.keys(config.required_claims)].some((path) => readClaim(idToken, path) === undefined);
+  const wantUserinfo =
+    config.groups_source === 'userinfo' || (config.groups_source === 'auto' && ((inIdToken === undefined && !overage) || lacksClaim));
+  if (wantUserinfo && !userinfo) {
     const as = await discover(config, now);
     if (config.groups_source === 'userinfo' || as.userinfo_endpoint) {
       if (!answer.accessToken) throw new UpstreamRefusal('claims', 'the upstream sent no access token to call its userinfo endpoint with');

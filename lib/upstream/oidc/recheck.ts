@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import type { User } from '../../store/types';
 import type { ConnectorContext, RecheckOutcome } from '../types';
-import { mapOidcIdentity } from './identity';
+import { mapOidcIdentity, type OidcAnswer } from './identity';
 import type { OidcUpstreamConfig } from './schema';
 import { checkStatus, clientOf, discover, fetchUserinfo, refusalFor, requestOptions } from './upstream';
 
@@ -41,15 +41,16 @@ export async function recheckOidc(config: OidcUpstreamConfig, user: Pick<User, '
       throw err;
     }
     const idToken = oauth.getValidatedIdTokenClaims(tokens);
-    let claims: Record<string, unknown>;
+    let answer: OidcAnswer;
     if (idToken) {
       // OIDC Core §12.2: a refreshed id_token is about the same person.
       if (idToken.sub !== user.subject) return { status: 'gone', reason: 'the refreshed id_token names another subject' };
-      claims = idToken as Record<string, unknown>;
+      answer = { claims: idToken as Record<string, unknown>, accessToken: tokens.access_token };
     } else {
-      claims = await fetchUserinfo(config, as, tokens.access_token, user.subject);
+      const userinfo = await fetchUserinfo(config, as, tokens.access_token, user.subject);
+      answer = { claims: userinfo, accessToken: tokens.access_token, userinfo };
     }
-    const identity = await mapOidcIdentity(config, { claims, accessToken: tokens.access_token }, ctx.now());
+    const identity = await mapOidcIdentity(config, answer, ctx.now());
     return { status: 'active', identity, recheckState: tokens.refresh_token ?? recheckState };
   } catch (err) {
     const refusal = refusalFor(err, 'refresh');
