@@ -218,6 +218,39 @@ describe('Rechecker', () => {
     expect(event!.details).toMatchObject({ result: 'unavailable', reason: 'no answer within 0.05 s', decision: 'kept' });
   });
 
+  it('keeps an active answer that arrives after the deadline: a rotated upstream refresh token is not lost', async () => {
+    const { user } = await signIn();
+    clock.advance(5 * MINUTE);
+    let answer!: (o: RecheckOutcome) => void;
+    upstream.answer = () => new Promise<RecheckOutcome>((r) => (answer = r));
+    expect((await engine({ timeoutMs: 20 }).check(CORP, user)).status).toBe('active');
+    expect((await reread(user.id)).check_failing_since).toBe(clock.now());
+    answer({ status: 'active', identity: { ...ALICE, groups: ['dev'] }, recheckState: 'rotated-refresh-token' });
+    await expect.poll(async () => (await reread(user.id)).check_failing_since).toBeNull();
+    expect(await reread(user.id)).toMatchObject({ groups: ['dev'], checked_at: clock.now() });
+    expect(await kek.open(rowId.recheckState('corp', 'uid-alice'), (await store.getRecheckState(user.id))!)).toBe('rotated-refresh-token');
+    const [event] = await store.listAudit({ limit: 1, kind: 'user.rechecked' });
+    expect(event!.details).toMatchObject({ result: 'active', groups_removed: ['ops'], reason: 'answered after the deadline' });
+  });
+
+  it('lets one process at a time ask about a person: another replica meanwhile uses the stored identity', async () => {
+    const { user } = await signIn();
+    clock.advance(5 * MINUTE);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    upstream.answer = async (u) => {
+      await gate;
+      return { status: 'active', identity: { ...profileOf(u), groups: ['dev'] } };
+    };
+    const first = engine().check(CORP, user);
+    await expect.poll(() => upstream.calls.length).toBe(1);
+    // A second process (its own engine, same database) finds the check due too, but not its turn.
+    expect(await engine().check(CORP, user)).toEqual({ status: 'active', user });
+    expect(upstream.calls).toHaveLength(1);
+    release();
+    expect(await first).toMatchObject({ status: 'active', user: { groups: ['dev'] } });
+  });
+
   it('counts a connector that throws as unavailable, naming the error but no stack', async () => {
     const { user } = await signIn();
     clock.advance(5 * MINUTE);

@@ -20,6 +20,7 @@
  * and one write. Each check that runs is one grouped write with its audit
  * event (`user.rechecked` / `user.recheck_failed`).
  */
+import { randomUUID } from 'node:crypto';
 import { rowId, type KeyEncryptionKey } from '../crypto/kek';
 import type { AuditInput, Store, User, UserProfile } from '../store/types';
 import type { Logger } from '../util/log';
@@ -72,7 +73,7 @@ export function withinGrace(failingSince: number, settings: RecheckSettings, now
 }
 
 export interface RecheckDeps {
-  store: Pick<Store, 'getRecheckState' | 'recordRecheck' | 'listLoginSessions' | 'revokeLoginSession' | 'appendAudit'>;
+  store: Pick<Store, 'getRecheckState' | 'recordRecheck' | 'listLoginSessions' | 'revokeLoginSession' | 'appendAudit' | 'putEphemeral'>;
   kek: Pick<KeyEncryptionKey, 'seal' | 'open'>;
   now: () => number;
   log: Logger;
@@ -104,6 +105,16 @@ function describeError(err: unknown): string {
 
 class RecheckTimeout extends Error {}
 
+/** The ephemeral-record namespace of the per-person check lease. */
+const RECHECK_LEASE = 'recheck_lease';
+
+/** What the stored row says, without asking: the last known identity, unless it has been failing past the grace. */
+function storedVerdict(upstream: RecheckSettings, user: User, now: number): RecheckVerdict {
+  return user.check_failing_since != null && !withinGrace(user.check_failing_since, upstream, now)
+    ? { status: 'unavailable', reason: 'the upstream did not answer' }
+    : { status: 'active', user };
+}
+
 /**
  * The engine, one per process: it coalesces concurrent checks of the same
  * person (a kubeconfig with five clusters refreshes five times at once; the
@@ -126,12 +137,8 @@ export class Rechecker {
     const now = this.deps.now();
     if (!recheckDue(user, upstream, now)) return { status: 'active', user };
     const pausedUntil = this.retryAt.get(user.id);
-    if (pausedUntil !== undefined && now < pausedUntil && user.check_failing_since != null) {
-      // Failed a moment ago: the stored verdict stands until the pause ends (audited when it was made).
-      return withinGrace(user.check_failing_since, upstream, now)
-        ? { status: 'active', user }
-        : { status: 'unavailable', reason: 'the upstream did not answer' };
-    }
+    // Failed a moment ago: the stored verdict stands until the pause ends (audited when it was made).
+    if (pausedUntil !== undefined && now < pausedUntil && user.check_failing_since != null) return storedVerdict(upstream, user, now);
     let running = this.inflight.get(user.id);
     if (!running) {
       running = this.run(upstream, connector, user, now, req).finally(() => this.inflight.delete(user.id));
@@ -149,7 +156,13 @@ export class Rechecker {
       client_ip: req.clientIp ?? null,
       request_id: req.requestId ?? null,
     };
-    const outcome = await this.ask(upstream, connector, user, row, req);
+    // One asker per person across processes and replicas: a rotating upstream refresh token spent
+    // twice would be taken for a revoked grant. The lease expires by itself; a check that ends
+    // sooner moves checked_at, so nobody else finds it due.
+    const timeoutMs = this.deps.timeoutMs ?? RECHECK_TIMEOUT_MS;
+    const lease = await this.deps.store.putEphemeral(RECHECK_LEASE, user.id, randomUUID(), now + timeoutMs + 5000, now);
+    if (!lease) return storedVerdict(upstream, user, now);
+    const { outcome, late } = await this.ask(upstream, connector, user, row, req);
 
     switch (outcome.status) {
       case 'active': {
@@ -187,13 +200,45 @@ export class Rechecker {
       }
       case 'gone':
         return this.gone(upstream, user, now, audit, outcome.reason);
-      case 'unavailable':
-        return this.unavailable(upstream, user, now, audit, outcome.reason);
+      case 'unavailable': {
+        const verdict = await this.unavailable(upstream, user, now, audit, outcome.reason);
+        // The upstream may still answer after our deadline, having rotated its refresh token:
+        // an active answer is kept, or the next check would present a spent token.
+        late?.then(
+          (o) => (o.status === 'active' && o.identity.subject === user.subject ? this.keepLate(upstream, user, o, audit) : undefined),
+          () => undefined,
+        );
+        return verdict;
+      }
+    }
+  }
+
+  /** An active answer that came after the deadline: stored like any other (checked now, failing cleared). */
+  private async keepLate(upstream: RecheckSettings, user: User, o: Extract<RecheckOutcome, { status: 'active' }>, audit: Omit<AuditInput, 'kind'>): Promise<void> {
+    const row = rowId.recheckState(user.upstream, user.subject);
+    try {
+      const sealed = o.recheckState === undefined ? undefined : o.recheckState === null ? null : await this.deps.kek.seal(row, o.recheckState);
+      const p = o.identity;
+      await this.deps.store.recordRecheck(
+        user.id,
+        { status: 'active', profile: { username: p.username, email: p.email ?? null, name: p.name ?? null, groups: p.groups }, recheckState: sealed },
+        this.deps.now(),
+        { ...audit, kind: 'user.rechecked', details: { upstream: upstream.id, result: 'active', ...diff(user.groups, p.groups), reason: 'answered after the deadline' } },
+      );
+      this.retryAt.delete(user.id);
+    } catch (err) {
+      this.deps.log.error('could not store a late upstream re-check answer', { upstream: upstream.id, user: user.username, error: describeError(err) });
     }
   }
 
   /** The connector's answer within the time bound; a throw or a timeout is 'unavailable'. */
-  private async ask(upstream: RecheckSettings, connector: RecheckingConnector, user: User, row: string, req: RecheckRequest): Promise<RecheckOutcome> {
+  private async ask(
+    upstream: RecheckSettings,
+    connector: RecheckingConnector,
+    user: User,
+    row: string,
+    req: RecheckRequest,
+  ): Promise<{ outcome: RecheckOutcome; late?: Promise<RecheckOutcome> }> {
     const { deps } = this;
     let state: string | null = null;
     const sealed = await deps.store.getRecheckState(user.id);
@@ -203,7 +248,7 @@ export class Rechecker {
       } catch (err) {
         // Altered or foreign ciphertext: asking without it could pass for a check it is not.
         deps.log.error('stored upstream re-check state cannot be opened', { upstream: upstream.id, user: user.username, error: describeError(err) });
-        return { status: 'unavailable', reason: 'the stored re-check state cannot be opened' };
+        return { outcome: { status: 'unavailable', reason: 'the stored re-check state cannot be opened' } };
       }
     }
     let timer: NodeJS.Timeout | undefined;
@@ -211,16 +256,19 @@ export class Rechecker {
     // An answer after the deadline is dropped; its failure must not surface as an unhandled rejection.
     call.catch(() => undefined);
     try {
-      return await Promise.race([
+      const outcome = await Promise.race([
         call,
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new RecheckTimeout()), deps.timeoutMs ?? RECHECK_TIMEOUT_MS);
         }),
       ]);
+      return { outcome };
     } catch (err) {
-      if (err instanceof RecheckTimeout) return { status: 'unavailable', reason: `no answer within ${(deps.timeoutMs ?? RECHECK_TIMEOUT_MS) / 1000} s` };
+      if (err instanceof RecheckTimeout) {
+        return { outcome: { status: 'unavailable', reason: `no answer within ${(deps.timeoutMs ?? RECHECK_TIMEOUT_MS) / 1000} s` }, late: call };
+      }
       deps.log.warn('upstream re-check failed', { upstream: upstream.id, user: user.username, error: describeError(err) });
-      return { status: 'unavailable', reason: describeError(err) };
+      return { outcome: { status: 'unavailable', reason: describeError(err) } };
     } finally {
       clearTimeout(timer);
     }
