@@ -15,6 +15,11 @@
  *   not_supported (SAML) the stored profile stays; the session's absolute
  *                 lifetime bounds it.
  *
+ * One process at a time asks about a person (coalesced in-process, and a
+ * lease in the shared ephemeral records across replicas); an active answer
+ * that arrives after the deadline is still stored, so a rotated upstream
+ * refresh token is never lost.
+ *
  * A connector without `recheck` is never asked and nothing is written. When
  * no check is due nothing is written either: the refresh path stays one read
  * and one write. Each check that runs is one grouped write with its audit
