@@ -56,7 +56,7 @@ export async function decideWebSession(
   if (session.revoked_at !== null) return { status: 'ended', reason: session.revoke_reason === 'offboarded' ? 'offboarded' : 'session_ended' };
   if (now >= session.expires_at) return { status: 'ended', reason: 'session_ended' };
   // Before the idle check: a removed person's session is revoked even if the browser left it idle.
-  const entitled = await currentEntitlements(config, user, rechecker && { rechecker, request: { clientIp: session.client_ip } });
+  const entitled = await currentEntitlements(config, user, rechecker && { rechecker });
   if (entitled.status === 'removed') return { status: 'ended', reason: 'offboarded', offboard: true };
   // Fail closed without revoking: the session works again once the upstream answers.
   if (entitled.status === 'unavailable') return { status: 'ended', reason: 'upstream_unavailable' };
