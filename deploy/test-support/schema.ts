@@ -29,6 +29,7 @@ const MODELS: Record<string, ModelRef> = {
   'apps/v1/Deployment': { module: 'kubernetes-models/apps/v1', kind: 'Deployment' },
   'networking.k8s.io/v1/Ingress': { module: 'kubernetes-models/networking.k8s.io/v1', kind: 'Ingress' },
   'policy/v1/PodDisruptionBudget': { module: 'kubernetes-models/policy/v1', kind: 'PodDisruptionBudget' },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding' },
   'monitoring.coreos.com/v1/ServiceMonitor': { module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1', kind: 'ServiceMonitor' },
 };
 
