@@ -127,7 +127,7 @@ export const ldapConnector: PasswordConnector<LdapUpstreamConfig> = {
   type: 'ldap',
   flow: 'password',
   schema: LdapUpstreamSchema,
-  presentation: (config) => ({ kind: 'password', label: config.display_name ?? 'LDAP', usernameLabel: 'Username' }),
+  presentation: (config) => ({ kind: 'password', label: config.display_name ?? 'your directory account', usernameLabel: 'Username' }),
   formActionOrigins: () => [],
   authenticate,
   recheck,
