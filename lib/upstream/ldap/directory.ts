@@ -74,7 +74,8 @@ async function within<T>(ms: number, work: Promise<T>, onTimeout: () => void, wh
 /** An open connection; `search` returns entries only (referrals are not followed). */
 export interface Connection {
   bind(dn: string, password: string): Promise<void>;
-  search(base: string, opts: { scope: 'base' | 'one' | 'sub'; filter: Filter; attributes: string[]; sizeLimit?: number; binary?: string[] }): Promise<LdapEntry[]>;
+  /** `paged`: ask in pages (RFC 2696), so a person in more groups than the server's size limit (AD: 1000) still gets them all. */
+  search(base: string, opts: { scope: 'base' | 'one' | 'sub'; filter: Filter; attributes: string[]; sizeLimit?: number; binary?: string[]; paged?: boolean }): Promise<LdapEntry[]>;
 }
 
 /**
@@ -122,6 +123,7 @@ export async function withConnection<T>(config: ConnectionConfig, work: (conn: C
           sizeLimit: opts.sizeLimit ?? 0,
           timeLimit: config.timeout,
           explicitBufferAttributes: opts.binary ?? [],
+          ...(opts.paged ? { paged: { pageSize: 500 } } : {}),
         });
         return searchEntries as LdapEntry[];
       },

@@ -24,6 +24,11 @@ function unusableUsername(username: string): boolean {
   return username.trim() === '' || username.length > MAX_USERNAME || /[\u0000-\u001f\u007f]/.test(username);
 }
 
+/** Bound to (and refused) when no user matched, in place of the person's own bind. */
+export function timingDn(baseDn: string): string {
+  return `cn=kubegate-no-such-user,${baseDn}`;
+}
+
 function userAttributes(config: LdapUpstreamConfig): string[] {
   const g = config.group_search;
   return userAttributeList(config.user_search, g?.mode === 'member_of' ? [memberAttribute(g)] : []);
@@ -47,7 +52,7 @@ async function groupsOf(config: LdapUpstreamConfig, conn: Connection, entry: Lda
   const g = config.group_search;
   if (!g) return [];
   const username = mapUserEntry(config.user_search, entry, []).username;
-  const result = await resolveGroups(g, { dn: entry.dn, entry, username }, (base, opts) => conn.search(base, opts));
+  const result = await resolveGroups(g, { dn: entry.dn, entry, username }, (base, opts) => conn.search(base, { ...opts, paged: true }));
   if (result.truncated) ctx.log.warn('ldap group walk cut off', { upstream: config.id, max_depth: g.max_depth, groups: result.groups.length });
   return result.groups.map((r) => r.name);
 }
@@ -72,6 +77,9 @@ async function authenticate(config: LdapUpstreamConfig, credentials: { username:
       sizeLimit: 2,
     });
     if (entries.length !== 1) {
+      // Answer no sooner than a wrong password would (the same second connection and bind, to a
+      // DN that names nobody), so the time taken does not tell who has an account.
+      await withConnection(config, (own) => own.bind(timingDn(u.base_dn), password)).catch(() => undefined);
       throw new UpstreamRefusal('bad_credentials', entries.length === 0 ? 'no such user' : 'the user filter matched more than one entry');
     }
     const entry = entries[0]!;

@@ -23,7 +23,7 @@ import {
 import type { User } from '../../store/types';
 import { silentLogger } from '../../util/log';
 import { UpstreamRefusal } from '../types';
-import { ldapConnector, LdapUpstreamSchema, type LdapUpstreamConfig } from './index';
+import { ldapConnector, LdapUpstreamSchema, timingDn, type LdapUpstreamConfig } from './index';
 import { userFilter } from './filter';
 
 const ctx = { now: () => Date.UTC(2031, 0, 1), log: silentLogger };
@@ -129,6 +129,14 @@ describe('sign-in', () => {
     const wrong = await refusal(ldapConnector.authenticate(config(), { username: 'alice', password: 'nope' }, ctx));
     const unknown = await refusal(ldapConnector.authenticate(config(), { username: 'mallory', password: 'nope' }, ctx));
     expect([wrong.code, unknown.code]).toEqual(['bad_credentials', 'bad_credentials']);
+  });
+
+  it('an unknown user costs the same second connection and bind as a wrong password (no timing oracle)', async () => {
+    const before = await quietLog();
+    await refusal(ldapConnector.authenticate(config(), { username: 'mallory', password: 'guess' }, ctx));
+    const after = (await quietLog()).slice(before.length);
+    expect(after.match(/ACCEPT/g)).toHaveLength(2);
+    expect(after).toContain(`BIND dn="${timingDn(PEOPLE_DN)}"`);
   });
 
   it('an empty password is refused before any connection to the directory', async () => {
