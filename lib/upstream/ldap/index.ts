@@ -35,7 +35,9 @@ function userAttributes(config: LdapUpstreamConfig): string[] {
 }
 
 function binaryAttributes(config: LdapUpstreamConfig): string[] {
-  return isBinaryAttribute(config.user_search.subject_attribute) ? [config.user_search.subject_attribute] : [];
+  const attr = config.user_search.subject_attribute;
+  // ldapts matches these names case-sensitively against the server's spelling.
+  return isBinaryAttribute(attr) ? [...new Set([attr, 'objectGUID', attr.toLowerCase()])] : [];
 }
 
 async function serviceBind(config: LdapUpstreamConfig, conn: Connection): Promise<void> {

@@ -125,6 +125,15 @@ describe('sign-in', () => {
     expect(signIn.identity.username).toBe('alice');
   });
 
+  it('objectGUID is read as bytes however the config spells it', async () => {
+    const signIn = await ldapConnector.authenticate(
+      adConfig({ user_search: { base_dn: PEOPLE_DN, filter: '(sAMAccountName={username})', subject_attribute: 'objectguid', username_attribute: 'sAMAccountName' } }),
+      { username: 'alice', password: USERS.alice.password },
+      ctx,
+    );
+    expect(signIn.identity.subject).toBe(USERS.alice.guid);
+  });
+
   it('a wrong password and an unknown user get the same refusal', async () => {
     const wrong = await refusal(ldapConnector.authenticate(config(), { username: 'alice', password: 'nope' }, ctx));
     const unknown = await refusal(ldapConnector.authenticate(config(), { username: 'mallory', password: 'nope' }, ctx));
