@@ -102,6 +102,17 @@ describe('sign-in', () => {
     expect(signIn.amr).toEqual(['pwd']);
   });
 
+  it('closes every connection it opens, after a sign-in and after a refusal', async () => {
+    const before = await quietLog();
+    await ldapConnector.authenticate(config(), { username: 'alice', password: USERS.alice.password }, ctx);
+    await refusal(ldapConnector.authenticate(config(), { username: 'alice', password: 'nope' }, ctx));
+    await refusal(ldapConnector.authenticate(adConfig(), { username: 'bob', password: USERS.bob.password }, ctx));
+    const after = (await quietLog()).slice(before.length);
+    const opened = after.match(/ACCEPT from/g) ?? [];
+    expect(opened.length).toBe(6);
+    expect(after.match(/ closed/g)).toHaveLength(opened.length);
+  });
+
   it('without nesting, only the groups that name alice directly', async () => {
     const signIn = await ldapConnector.authenticate(config({ group_search: { base_dn: GROUPS_DN } }), { username: 'alice', password: USERS.alice.password }, ctx);
     expect(sorted(signIn.identity.groups)).toEqual(['developers', INJECTION_GROUP].sort());
