@@ -13,7 +13,7 @@
  * OpenLDAP's msuser.schema defines them without matching rules.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,6 +104,7 @@ function waitForPort(port: number, child: ChildProcess, logs: () => string, time
 }
 
 export async function startSlapd(opts: { tls?: boolean } = {}): Promise<Slapd> {
+  if (!existsSync(SLAPD_BIN)) throw new Error(`no slapd at ${SLAPD_BIN}: install Debian's slapd package (apt-get install slapd), or set SLAPD_BIN`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kubegate-slapd-'));
   mkdirSync(path.join(dir, 'db'));
   writeFileSync(path.join(dir, 'ad-lite.schema'), AD_LITE_SCHEMA);
@@ -160,6 +161,7 @@ export async function startSlapd(opts: { tls?: boolean } = {}): Promise<Slapd> {
   const child = spawn(SLAPD_BIN, ['-f', confFile, '-h', [url + '/', ...(ldapsUrl ? [ldapsUrl + '/'] : [])].join(' '), '-d', 'stats'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  child.on('error', (err) => (output += `spawn failed: ${err.message}\n`));
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
