@@ -78,19 +78,24 @@ describe('parseDn', () => {
       { type: 'dc', value: 'example' },
     ]);
     expect(parseDn('CN=J\\C3\\BCrgen,DC=corp')?.[0]).toEqual({ type: 'CN', value: 'Jürgen' });
+    expect(parseDn('cn=Jürgen 😀 ,dc=x')?.[0]?.value).toBe('Jürgen 😀');
+    expect(parseDn('cn=trailing\\ ,dc=x')?.[0]?.value).toBe('trailing ');
   });
 
-  it('keeps the first component of a multi-valued RDN', () => {
+  it('keeps every component of a multi-valued RDN; normalizeDn tells such RDNs apart and ignores their order', () => {
     expect(parseDn('cn=a+uid=b,dc=x')).toEqual([
-      { type: 'cn', value: 'a' },
+      { type: 'cn', value: 'a', more: [{ type: 'uid', value: 'b' }] },
       { type: 'dc', value: 'x' },
     ]);
+    expect(normalizeDn('cn=a+uid=b,dc=x')).not.toBe(normalizeDn('cn=a+uid=c,dc=x'));
+    expect(normalizeDn('cn=a+uid=b,dc=x')).toBe(normalizeDn('UID=b+CN=A,dc=x'));
   });
 
   it('refuses what is not a DN', () => {
     expect(parseDn('no equals sign')).toBeUndefined();
     expect(parseDn('(cn=x)')).toBeUndefined();
     expect(parseDn('cn=x\\')).toBeUndefined();
+    expect(parseDn('cn=x,')).toBeUndefined();
   });
 
   it('firstRdnValue, normalizeDn and isUnderDn', () => {

@@ -82,13 +82,14 @@ export function escapeDnValue(value: string): string {
 export interface Rdn {
   type: string;
   value: string;
+  /** The further components of a multi-valued RDN (`cn=a+uid=b`), in order. */
+  more?: { type: string; value: string }[];
 }
 
 /**
- * Splits a DN (RFC 4514 string form) into its RDNs, unescaping values.
- * Multi-valued RDNs (`cn=a+uid=b`) keep only their first component (we read
- * group names from the first RDN only). Hex-string values (`cn=#04..`) stay
- * as written. Returns undefined for a malformed DN.
+ * Splits a DN (RFC 4514 string form) into its RDNs, unescaping values
+ * (character escapes and UTF-8 hex pairs). Hex-string values (`cn=#04..`)
+ * stay as written. Returns undefined for a malformed DN.
  */
 export function parseDn(dn: string): Rdn[] | undefined {
   const rdns: Rdn[] = [];
@@ -98,6 +99,7 @@ export function parseDn(dn: string): Rdn[] | undefined {
     while (i < n && dn[i] === ' ') i++;
   };
   if (dn.trim() === '') return [];
+  let current: Rdn | undefined;
   while (i < n) {
     skipSpaces();
     const typeStart = i;
@@ -108,55 +110,41 @@ export function parseDn(dn: string): Rdn[] | undefined {
     i++; // '='
     skipSpaces();
     const bytes: number[] = [];
-    let trailingEscapedSpace = 0;
-    let pending = '';
-    const flush = () => {
-      if (pending) bytes.push(...Buffer.from(pending, 'utf8'));
-      pending = '';
-    };
-    let first: Rdn | undefined;
-    let ended = false;
-    while (!ended) {
-      if (i >= n || dn[i] === ',' || dn[i] === ';' || dn[i] === '+') {
-        flush();
-        // Unescaped trailing spaces are not part of the value (RFC 4514 §3).
-        let end = bytes.length;
-        while (end > trailingEscapedSpace && bytes[end - 1] === 0x20) end--;
-        const value = Buffer.from(bytes.slice(0, end)).toString('utf8');
-        if (!first) first = { type, value };
-        if (i < n && dn[i] === '+') {
-          // Skip the further components of a multi-valued RDN.
-          i++;
-          while (i < n && dn[i] !== ',' && dn[i] !== ';') {
-            if (dn[i] === '\\') i++;
-            i++;
-          }
-        }
-        if (i < n) i++;
-        ended = true;
-        break;
-      }
+    // Bytes up to here were escaped: unescaped trailing spaces after them are not part of the value (§3).
+    let keep = 0;
+    while (i < n && dn[i] !== ',' && dn[i] !== ';' && dn[i] !== '+') {
       const c = dn[i]!;
       if (c === '\\') {
         const hex = dn.slice(i + 1, i + 3);
         if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
-          flush();
           bytes.push(parseInt(hex, 16));
           i += 3;
         } else if (i + 1 < n) {
-          pending += dn[i + 1];
+          bytes.push(...Buffer.from(dn[i + 1]!, 'utf8'));
           i += 2;
-          if (dn[i - 1] === ' ') {
-            flush();
-            trailingEscapedSpace = bytes.length;
-          }
         } else return undefined;
+        keep = bytes.length;
       } else {
-        pending += c;
-        i++;
+        const cp = dn.codePointAt(i)!;
+        const ch = String.fromCodePoint(cp);
+        bytes.push(...Buffer.from(ch, 'utf8'));
+        i += ch.length;
       }
     }
-    rdns.push(first!);
+    let end = bytes.length;
+    while (end > keep && bytes[end - 1] === 0x20) end--;
+    const ava = { type, value: Buffer.from(bytes.slice(0, end)).toString('utf8') };
+    if (current) (current.more ??= []).push(ava);
+    else current = ava;
+    const sep = i < n ? dn[i] : undefined;
+    if (sep !== '+') {
+      rdns.push(current);
+      current = undefined;
+    }
+    if (sep !== undefined) {
+      i++;
+      if (i >= n) return undefined; // a trailing separator
+    }
   }
   return rdns;
 }
@@ -174,7 +162,9 @@ export function firstRdnValue(dn: string): string | undefined {
 export function normalizeDn(dn: string): string {
   const rdns = parseDn(dn);
   if (!rdns) return dn.toLowerCase();
-  return rdns.map((r) => `${r.type.toLowerCase()}=${escapeDnValue(r.value.toLowerCase())}`).join(',');
+  const ava = (a: { type: string; value: string }) => `${a.type.toLowerCase()}=${escapeDnValue(a.value.toLowerCase())}`;
+  // A multi-valued RDN's components are a set: sorted, so their order does not matter.
+  return rdns.map((r) => [r, ...(r.more ?? [])].map(ava).sort().join('+')).join(',');
 }
 
 /** True when `dn` is `base` or below it. */
