@@ -268,6 +268,34 @@ describe('a directory that is down', () => {
     expect(sockets.size).toBe(0);
   });
 
+  it('StartTLS accepted, then a TLS handshake that never completes: unavailable within the timeout', async () => {
+    // Answers the StartTLS extended request with success (RFC 4511 §4.14.2), then says nothing more.
+    const stalls = new Set<net.Socket>();
+    const stalling = net.createServer((s) => {
+      stalls.add(s);
+      s.on('close', () => stalls.delete(s));
+      s.once('data', (req: Buffer) => {
+        const messageId = req[4]!; // 30 len 02 01 <id>: ldapts' first message id fits one byte
+        s.write(Buffer.from([0x30, 0x0c, 0x02, 0x01, messageId, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00]));
+        s.resume();
+      });
+    });
+    await new Promise<void>((r) => stalling.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = stalling.address() as net.AddressInfo;
+      const started = Date.now();
+      const err = await refusal(ldapConnector.authenticate(config({ url: `ldap://127.0.0.1:${port}`, start_tls: true, connect_timeout: 1, timeout: 1 }), { username: 'alice', password: 'pw' }, ctx));
+      expect(err.code).toBe('unavailable');
+      expect(err.detail).toMatch(/StartTLS/);
+      expect(Date.now() - started).toBeLessThan(3000);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(stalls.size).toBe(0);
+    } finally {
+      for (const s of stalls) s.destroy();
+      await new Promise((r) => stalling.close(r));
+    }
+  });
+
   it('a re-check says unavailable (not gone)', async () => {
     const outcome = await ldapConnector.recheck!(config({ url: `ldap://127.0.0.1:${silentPort}`, connect_timeout: 1, timeout: 1 }), asUser('whatever'), null, ctx);
     expect(outcome.status).toBe('unavailable');
