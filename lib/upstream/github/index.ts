@@ -6,6 +6,8 @@ import { GitHubApi, GitHubApiError } from './api';
 import { gitHubEndpoints, GitHubUpstreamSchema, GITHUB_COM, type GitHubUpstreamConfig } from './config';
 import { groupsFor } from './groups';
 
+export { GitHubUpstreamSchema, type GitHubUpstreamConfig } from './config';
+
 /**
  * GitHub and GitHub Enterprise Server through an OAuth app. next-auth runs
  * the redirect and the code exchange; `complete` then reads who the token
