@@ -84,8 +84,8 @@ export interface GitHubStandin {
   issueToken(login: string, opts?: { client_id?: string; scope?: string }): string;
   /** Revoke one token, or every token of a login (the person revoked the app, or an admin did). */
   revoke(tokenOrLogin: string): void;
-  /** While set, every request answers 503 ('error') or never answers ('hang'). */
-  fail(mode: 'error' | 'hang' | false): void;
+  /** While set, every request (or only the REST API's) answers 503 ('error') or never answers ('hang'). */
+  fail(mode: 'error' | 'hang' | false, where?: 'all' | 'api'): void;
   close(): Promise<void>;
 }
 
@@ -119,6 +119,7 @@ export async function startGitHubStandin(opts: StartGitHubStandinOptions): Promi
   const codes = new Map<string, PendingCode>();
   const hanging = new Set<http.ServerResponse>();
   let failMode: 'error' | 'hang' | false = false;
+  let failWhere: 'all' | 'api' = 'all';
   let origin = '';
 
   const s: GitHubStandin = {
@@ -139,8 +140,9 @@ export async function startGitHubStandin(opts: StartGitHubStandinOptions): Promi
     revoke(tokenOrLogin) {
       for (const t of s.tokens) if (t.token === tokenOrLogin || t.login === tokenOrLogin) t.revoked = true;
     },
-    fail(mode) {
+    fail(mode, where = 'all') {
       failMode = mode;
+      failWhere = where;
     },
     close: async () => {
       for (const res of hanging) res.destroy();
@@ -413,12 +415,13 @@ export async function startGitHubStandin(opts: StartGitHubStandinOptions): Promi
     const record: StandinRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.search, headers: req.headers, status: 0 };
     s.requests.push(record);
     res.on('finish', () => (record.status = res.statusCode));
-    if (failMode === 'hang') {
+    const failing = failMode && (failWhere === 'all' || url.pathname.startsWith(`${apiPrefix}/`));
+    if (failing && failMode === 'hang') {
       hanging.add(res);
       res.on('close', () => hanging.delete(res));
       return;
     }
-    if (failMode === 'error') return send(res, 503, { message: 'Service Unavailable' });
+    if (failing) return send(res, 503, { message: 'Service Unavailable' });
     const handle = async () => {
       if (url.pathname === '/login/oauth/authorize' && (req.method === 'GET' || req.method === 'POST')) return authorize(req, res, url);
       if (url.pathname === '/login/oauth/access_token' && req.method === 'POST') return accessToken(req, res);

@@ -80,13 +80,11 @@ export const githubConnector: OAuthConnector<GitHubUpstreamConfig> = {
       token: `${web}/login/oauth/access_token`,
       userinfo: {
         url: `${gitHubEndpoints(config).api}/user`,
-        // The profile is read again, with the orgs and teams, in complete(); this only gives next-auth an id.
-        request: async ({ tokens }: { tokens: { access_token?: string } }) => {
-          const user = await api(config).user(String(tokens.access_token ?? ''));
-          return { id: user.id, login: user.login };
-        },
+        // Nothing is read here: complete() reads the person with their orgs and teams, where a
+        // failure becomes a refusal the sign-in page can explain (an error here is only "Configuration").
+        request: async () => ({}),
       },
-      profile: (p: Record<string, unknown>) => ({ id: String(p.id) }),
+      profile: () => ({}),
       options: { [customFetch]: fetchWithin(config.timeout * 1000) },
     };
   },
