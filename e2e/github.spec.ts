@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test as base, expect, type Page } from '@playwright/test';
+import Database from 'better-sqlite3';
 import { startGitHubStandin, type GitHubStandin } from '../test/support/github-standin';
 import { ClusterPage, KubegateLoginPage } from './pages/portal';
 import { startApiServer, type ApiServer } from './support/apiserver';
@@ -159,6 +160,15 @@ test('a GitHub user outside the allowed orgs is refused with a clear message', a
   // No session: the portal still sends this browser to sign in.
   await page.goto(`${world.portal}/`);
   await expect(page).toHaveURL(/\/login/);
+  // The audit trail says who and why, as an auditor reads it from the database.
+  const db = new Database(world.kubegate.dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare("SELECT details FROM audit_events WHERE kind = 'session.login_failed'").all() as Array<{ details: string }>;
+    const refused = rows.map((r) => JSON.parse(r.details) as { upstream?: string; reason?: string; detail?: string }).filter((d) => d.reason === 'not_allowed');
+    expect(refused).toEqual([expect.objectContaining({ upstream: 'github', detail: expect.stringContaining('mallory (id 990001)') })]);
+  } finally {
+    db.close();
+  }
 });
 
 test('GitHub’s API down at sign-in: the page says the provider did not answer', async ({ page, world }) => {
@@ -166,4 +176,21 @@ test('GitHub’s API down at sign-in: the page says the provider did not answer'
   await signInWithGitHub(page, world.portal, 'octocat');
   await expect(page).toHaveURL(/\/login\?error=unavailable/);
   await expect(page.locator('#login-error')).toContainText('did not answer in time');
+});
+
+test('a token endpoint that hangs ends the sign-in within the configured timeout, not the browser’s patience', async ({ page, world }) => {
+  world.github.fail('hang', 'token');
+  const kubegate = new KubegateLoginPage(page, world.portal);
+  await kubegate.open();
+  await kubegate.chooseUpstream('GitHub Enterprise');
+  await page.getByLabel('Username or email address').fill('octocat');
+  const started = Date.now();
+  await page.getByRole('button', { name: 'Authorize' }).click();
+  await expect(page).toHaveURL(/\/login\?error=/, { timeout: 15_000 });
+  // timeout: 3s in the config; without it next-auth's fetch would wait for minutes.
+  const elapsed = Date.now() - started;
+  expect(elapsed).toBeGreaterThanOrEqual(3000);
+  expect(elapsed).toBeLessThan(8000);
+  await expect(page.locator('#login-error')).toBeVisible();
+  expect(world.kubegate.output()).toMatch(/TimeoutError|aborted due to timeout/);
 });

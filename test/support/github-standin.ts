@@ -84,8 +84,8 @@ export interface GitHubStandin {
   issueToken(login: string, opts?: { client_id?: string; scope?: string }): string;
   /** Revoke one token, or every token of a login (the person revoked the app, or an admin did). */
   revoke(tokenOrLogin: string): void;
-  /** While set, every request (or only the REST API's) answers 503 ('error') or never answers ('hang'). */
-  fail(mode: 'error' | 'hang' | false, where?: 'all' | 'api'): void;
+  /** While set, every request (or only the REST API's, or only the code exchange) answers 503 ('error') or never answers ('hang'). */
+  fail(mode: 'error' | 'hang' | false, where?: 'all' | 'api' | 'token'): void;
   close(): Promise<void>;
 }
 
@@ -119,7 +119,7 @@ export async function startGitHubStandin(opts: StartGitHubStandinOptions): Promi
   const codes = new Map<string, PendingCode>();
   const hanging = new Set<http.ServerResponse>();
   let failMode: 'error' | 'hang' | false = false;
-  let failWhere: 'all' | 'api' = 'all';
+  let failWhere: 'all' | 'api' | 'token' = 'all';
   let origin = '';
 
   const s: GitHubStandin = {
@@ -415,7 +415,9 @@ export async function startGitHubStandin(opts: StartGitHubStandinOptions): Promi
     const record: StandinRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.search, headers: req.headers, status: 0 };
     s.requests.push(record);
     res.on('finish', () => (record.status = res.statusCode));
-    const failing = failMode && (failWhere === 'all' || url.pathname.startsWith(`${apiPrefix}/`));
+    const failing =
+      failMode &&
+      (failWhere === 'all' || (failWhere === 'api' && url.pathname.startsWith(`${apiPrefix}/`)) || (failWhere === 'token' && url.pathname === '/login/oauth/access_token'));
     if (failing && failMode === 'hang') {
       hanging.add(res);
       res.on('close', () => hanging.delete(res));

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { customFetch } from '@auth/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startGitHubStandin, type GitHubStandin } from '../../../test/support/github-standin';
 import type { User } from '../../store/types';
@@ -143,6 +144,15 @@ describe('provider', () => {
     const signIn = await gh.complete(config(), { account: { ...tokens, provider: 'github' }, profile: {} }, ctx);
     expect(signIn.identity.username).toBe('alice');
     expect(signIn.recheckState).toBe(tokens.access_token);
+  });
+
+  it('the code exchange next-auth runs has the same deadline: a hanging token endpoint fails in time', async () => {
+    const p = gh.provider(config({ timeout: 1 })) as unknown as { token: string; options: { [customFetch]: typeof fetch } };
+    standin.fail('hang');
+    const started = performance.now();
+    const err = await p.options[customFetch](p.token, { method: 'POST', body: new URLSearchParams({ code: 'x' }) }).then(() => undefined, (e: unknown) => e);
+    expect((err as Error).name).toBe('TimeoutError');
+    expect(performance.now() - started).toBeLessThan(2500);
   });
 
   it("the stand-in's authorize endpoint refuses an unregistered redirect_uri instead of redirecting there", async () => {
