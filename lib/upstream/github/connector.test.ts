@@ -254,7 +254,7 @@ describe('recheck', () => {
     for (const o of [...standin.orgs, ...standin.teams]) o.members = o.members.map((m) => (m === 'alice' ? 'alice-l' : m));
     for (const t of standin.tokens) if (t.login === 'alice') t.login = 'alice-l';
     const out = await gh.recheck!(config(), storedUser('1001'), token, ctx);
-    expect(out).toMatchObject({ status: 'active', identity: { subject: '1001', username: 'alice-l' } });
+    expect(out).toMatchObject({ status: 'active', identity: { subject: '1001', username: 'alice-l' }, recheckState: token });
   });
 
   it('gone when the person left every allowed org', async () => {

@@ -107,7 +107,8 @@ export const githubConnector: OAuthConnector<GitHubUpstreamConfig> = {
       if (identity.subject !== user.subject) {
         return { status: 'gone', reason: `the stored access token now belongs to GitHub user ${identity.subject}, not ${user.subject}` };
       }
-      return { status: 'active', identity };
+      // The same token: GitHub OAuth app tokens are not rotated.
+      return { status: 'active', identity, recheckState };
     } catch (err) {
       if (err instanceof NotAllowed) return { status: 'gone', reason: err.message };
       if (err instanceof GitHubApiError) {
