@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ldapConnector, LdapUpstreamSchema } from './ldap';
+import { githubConnector, GitHubUpstreamSchema } from './github';
 import { localConnector, LocalUpstreamSchema, type LocalUser } from './local';
 import { oidcConnector, OidcUpstreamSchema } from './oidc';
 import type { Connector, UpstreamBaseConfig } from './types';
@@ -8,7 +9,7 @@ import type { Connector, UpstreamBaseConfig } from './types';
  * Every upstream kind, once: its schema here and its connector below. A new
  * kind is one module under lib/upstream/<kind>/ and one line in each list.
  */
-const SCHEMAS = [LocalUpstreamSchema, OidcUpstreamSchema, LdapUpstreamSchema] as const;
+const SCHEMAS = [LocalUpstreamSchema, OidcUpstreamSchema, LdapUpstreamSchema, GitHubUpstreamSchema] as const;
 
 export const UPSTREAM_TYPES = SCHEMAS.map((s) => s.shape.type.value);
 
@@ -31,6 +32,8 @@ function connectorOf(u: UpstreamConfig, sources: ConnectorSources): Connector {
       return oidcConnector as unknown as Connector;
     case 'ldap':
       return ldapConnector as unknown as Connector;
+    case 'github':
+      return githubConnector as unknown as Connector;
   }
 }
 
