@@ -11,14 +11,19 @@
  * may hold the previous document for jwks_max_age after that: so a key must
  * be published for longer than both before its first token is signed.
  *
- * The max-age is a setting because it trades the load of JWKS fetches
- * against how soon a rotation may happen: the shortest legal publish_ahead
- * follows from it (minPublishAheadSeconds). Verifiers that keep keys until
- * they meet an unknown `kid` (go-oidc in kube-apiserver) do not read it at
- * all; those that refuse to refetch for a while after a fetch (jose's
- * createRemoteJWKSet: a 30 s cooldown) or keep a JWKS for a fixed time
- * (jose's and Envoy's 10 min) need a publish_ahead longer than that, which
- * the 15 min default gives whatever the max-age.
+ * kube-apiserver (go-oidc v2's RemoteKeySet) keeps the keys it fetched and,
+ * on a token with an unknown `kid`, fetches again only once its copy is
+ * within 30 s of its max-age: so the same bound covers it, and a max-age of
+ * 30 s or less makes it refetch on every unknown kid (in-flight fetches are
+ * shared, but tokens with made-up kids then each cost a JWKS fetch).
+ *
+ * The max-age is a setting because it trades that load against how soon a
+ * rotation may happen: the shortest legal publish_ahead follows from it
+ * (minPublishAheadSeconds). Verifiers that refuse to refetch for a while
+ * after a fetch (jose's createRemoteJWKSet: a 30 s cooldown) or keep a JWKS
+ * for a fixed time whatever it says (jose's and Envoy's 10 min) need a
+ * publish_ahead longer than that, which the 15 min default gives whatever
+ * the max-age; the minimum does not when the max-age is short.
  */
 
 /** Default `signing.jwks_max_age`: the JWKS `Cache-Control: max-age` in seconds. */
