@@ -18,6 +18,8 @@ import { IdpMetadataError, loadIdpMetadata, parseIdpMetadata, type IdpMetadata }
 import { firstUse, rememberRequest, takeRequest } from './request-store';
 import { SamlUpstreamSchema, type SamlUpstreamConfig } from './schema';
 
+export { SamlUpstreamSchema, type SamlUpstreamConfig } from './schema';
+
 type HandleContext = ConnectorContext & { store: Store; issuerUrl: string };
 
 /** Base64 of a large signed response with many groups stays well under this. */
