@@ -132,7 +132,6 @@ test('a replayed SAML response gets the refusal page and an audit event', async 
   // Someone who captured the POST (a shared machine's history, a proxy log) replays it from their own browser.
   const attacker = await browser.newContext({ ignoreHTTPSErrors: true });
   const evil = await attacker.newPage();
-  await evil.goto(`${idp.url}/metadata`);
   await evil.setContent(
     `<form method="post" action="${portal}/api/upstream/${UPSTREAM}/acs"><input type="hidden" name="SAMLResponse" value="${captured}"><button>go</button></form>`,
   );

@@ -139,6 +139,10 @@ export async function startSamlIdp(users: SamlTestUser[], opts: { keys?: KeyPair
     wantAuthnRequestsSigned: false,
   });
   const metadataXml = idp.getMetadata();
+  // The schema validator (libxml2 compiled to wasm) takes seconds to load on first use: load it now, not in a test's login.
+  await xmllintValidate(
+    `<samlp:LogoutResponse xmlns:samlp="${SAMLP}" ID="_warm" Version="2.0" IssueInstant="2031-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>`,
+  ).catch(() => undefined);
 
   function buildResponse(p: ResponseParams): string {
     const now = p.now ?? Date.now();
