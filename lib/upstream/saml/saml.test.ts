@@ -120,7 +120,7 @@ beforeAll(async () => {
   const md = await call('metadata');
   if (md.type !== 'response') throw new Error('metadata');
   idp.trustSp(await md.response.text());
-});
+}, 60_000); // the IdP's schema validator (wasm) loads for seconds
 afterAll(async () => {
   await idp?.close();
   await store?.close();
@@ -205,6 +205,18 @@ describe('SAML sign-in through a real IdP', () => {
     expect(await call('acs')).toMatchObject({ type: 'response', response: { status: 405 } });
     expect(await call('login', { method: 'POST' })).toMatchObject({ type: 'response', response: { status: 405 } });
     expect(await call('nope')).toMatchObject({ type: 'response', response: { status: 404 } });
+  });
+
+  it('an IdP whose metadata cannot be fetched refuses the sign-in as unavailable, naming why', async () => {
+    const down = configFor({ idp_metadata_url: 'http://127.0.0.1:9/metadata', idp_metadata_timeout: 2 });
+    const e = await refusal(call('login', {}, down));
+    expect(e.code).toBe('unavailable');
+    expect(e.detail).toMatch(/cannot fetch idp_metadata_url http:\/\/127\.0\.0\.1:9\/metadata/);
+  });
+
+  it('lets the sign-in page send the browser to the IdP (CSP form-action)', () => {
+    expect(samlConnector.formActionOrigins(config)).toEqual([idp.url]);
+    expect(samlConnector.formActionOrigins(configFor({ idp_metadata_url: undefined, idp_metadata: idp.metadataXml }))).toEqual([idp.url]);
   });
 
   it('has nothing to re-check', async () => {
