@@ -110,6 +110,11 @@ async function signInThroughIdp(page: Page) {
 
 test('signs in through the SAML IdP; real kubectl sees the mapped username and groups', async ({ page, context }, testInfo) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: portal });
+  // Kubegate's own pages only (CSP violations show up as console errors); the IdP's page is not ours to judge.
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && page.url().startsWith(portal)) consoleErrors.push(`${page.url()}: ${m.text()}`);
+  });
   await signInThroughIdp(page);
   await expect(page.getByTestId('username')).toHaveText('alice');
 
@@ -122,6 +127,7 @@ test('signs in through the SAML IdP; real kubectl sees the mapped username and g
   expect(me.ok, me.result.stderr).toBe(true);
   expect(me.username).toBe(`${PREFIX}alice`);
   expect(me.groups).toEqual(expect.arrayContaining([`${PREFIX}platform`, `${PREFIX}sre`, 'system:authenticated']));
+  expect(consoleErrors).toEqual([]);
 });
 
 test('a replayed SAML response gets the refusal page and an audit event', async ({ page, browser }) => {

@@ -105,6 +105,10 @@ describe('inspectResponse', () => {
     refusedWith(() => inspectResponse(wrap(`<samlp:Extensions>${assertion()}</samlp:Extensions>${assertion()}`)), /2 Assertion elements/);
   });
 
+  it('counts a look-alike Assertion in another namespace too', () => {
+    refusedWith(() => inspectResponse(wrap(`<x:Assertion xmlns:x="urn:evil"/>${assertion()}`)), /2 Assertion elements/);
+  });
+
   it('refuses encrypted assertions, other roots and error statuses with their message', () => {
     refusedWith(() => inspectResponse(wrap('<saml:EncryptedAssertion/>')), /EncryptedAssertion/);
     refusedWith(() => inspectResponse(assertion()), /expected a samlp:Response/);

@@ -74,9 +74,11 @@ export function inspectResponse(xml: string): ResponseEnvelope {
   const doc = parse(xml, 'the SAML response');
   const root = doc.documentElement!;
   if (root.namespaceURI !== SAMLP_NS || root.localName !== 'Response') refuse(`expected a samlp:Response, got ${root.localName}`);
-  const assertions = doc.getElementsByTagNameNS(SAML_NS, 'Assertion').length;
+  // By local name in any namespace: node-saml selects by local-name() too, so a look-alike in
+  // another namespace must count as much as the real thing.
+  const assertions = doc.getElementsByTagNameNS('*', 'Assertion').length;
   if (assertions > 1) refuse(`the response holds ${assertions} Assertion elements; exactly one is accepted`);
-  if (doc.getElementsByTagNameNS(SAML_NS, 'EncryptedAssertion').length > 0) refuse('the response holds an EncryptedAssertion; Kubegate publishes no encryption key, configure the IdP not to encrypt');
+  if (doc.getElementsByTagNameNS('*', 'EncryptedAssertion').length > 0) refuse('the response holds an EncryptedAssertion; Kubegate publishes no encryption key, configure the IdP not to encrypt');
   if (assertions === 0) {
     const status = attr(kid(kid(root, SAMLP_NS, 'Status') ?? root, SAMLP_NS, 'StatusCode'), 'Value');
     if (status && !status.endsWith(':Success')) {

@@ -314,6 +314,17 @@ describe('SAML hostile responses', () => {
     }
   });
 
+  it('reads a NameID with a comment inserted after signing as the signed (canonical) text, not its first text node', async () => {
+    // The 2018 comment-injection attack: the signature excludes comments, a careless reader stops at one.
+    const req = await pendingRequest();
+    const user = { ...ALICE, username: 'alice@corp.test.evil.test', nameId: 'alice@corp.test.evil.test' };
+    const signed = idp.sign(idp.buildResponse({ user, acsUrl: ACS, audience: SP_ENTITY, inResponseTo: req.id }), { target: 'response' });
+    const hostile = signed.replaceAll('>alice@corp.test.evil.test<', '>alice@corp.test<!---->.evil.test<');
+    expect(hostile).not.toBe(signed);
+    const step = await postAcs(b64(hostile));
+    expect(step.type === 'signed_in' && [step.signIn.identity.subject, step.signIn.identity.username]).toEqual(['alice@corp.test.evil.test', 'alice@corp.test.evil.test']);
+  });
+
   it('refuses a wrong audience', async () => {
     const req = await pendingRequest();
     await expectRefused(b64(idp.sign(legit(req.id, { audience: 'https://other-sp.test/metadata' }), { target: 'response' })), /audience/i);
