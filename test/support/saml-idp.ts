@@ -102,21 +102,21 @@ export interface SamlIdp {
   sign(xml: string, opts: SignOptions): string;
   /** The SAMLResponse (base64) of the last successful login, for replay tests. */
   lastResponse(): string | undefined;
-  /** What the login flow signs from now on: the assertion alone, or the whole response. */
-  setSigning(target: 'assertion' | 'response'): void;
+  /** What the login flow signs from now on: the assertion alone, the whole response, or both (Okta's default). */
+  setSigning(target: 'assertion' | 'response' | 'both'): void;
   close(): Promise<void>;
 }
 
 export async function startSamlIdp(users: SamlTestUser[], opts: { keys?: KeyPair } = {}): Promise<SamlIdp> {
   const keys = opts.keys ?? makeKeyPair();
-  let signing: 'assertion' | 'response' = 'response';
+  let signing: 'assertion' | 'response' | 'both' = 'response';
   let spMetadata: string | undefined;
   let sp: ReturnType<typeof samlify.ServiceProvider> | undefined;
   // samlify signs the assertion when the SP's metadata says WantAssertionsSigned, else the whole message.
   const makeSp = () => {
     if (!spMetadata) return;
-    const md = signing === 'assertion' ? spMetadata.replace(/<(\w+:)?SPSSODescriptor /, (m) => `${m}WantAssertionsSigned="true" `) : spMetadata;
-    sp = samlify.ServiceProvider({ metadata: md, wantMessageSigned: signing === 'response' });
+    const md = signing !== 'response' ? spMetadata.replace(/<(\w+:)?SPSSODescriptor /, (m) => `${m}WantAssertionsSigned="true" `) : spMetadata;
+    sp = samlify.ServiceProvider({ metadata: md, wantMessageSigned: signing !== 'assertion' });
   };
   let last: string | undefined;
 

@@ -155,6 +155,20 @@ describe('SAML sign-in through a real IdP', () => {
     expect(step.type).toBe('signed_in');
   });
 
+  it('accepts a response signed twice, response and assertion (Okta by default)', async () => {
+    idp.setSigning('both');
+    const r = await signInAtIdp();
+    expect(unb64(r.samlResponse!).match(/<ds:Signature[ >]/g)).toHaveLength(2);
+    expect((await postAcs(r.samlResponse!)).type).toBe('signed_in');
+  });
+
+  it('with want_assertions_signed, refuses a response whose assertion is not signed itself', async () => {
+    const strict = configFor({ want_assertions_signed: true });
+    const r = await signInAtIdp(ALICE, ALICE.password, strict);
+    const e = await refusal(postAcs(r.samlResponse!, strict));
+    expect(e.detail).toMatch(/signature/i);
+  });
+
   it('sends an AuthnRequest by HTTP-Redirect asking for a persistent NameID at our ACS, and a fresh binding each time', async () => {
     const a = await signInAtIdp();
     const b = await call('login');
