@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_PUBLISH_AHEAD_SECONDS, MIN_PUBLISH_AHEAD_SECONDS } from '../oidc/key-timing';
 import { trustEntryProblem } from '../http/client-address';
+import { UpstreamSchema } from '../upstream/registry';
 import { carriable, certificateAuthority, dnsLabel, duration, httpsUrl, issuerUrl } from './fields';
 
 /**
@@ -44,47 +45,6 @@ export const ClientSchema = z.strictObject({
     .default([]),
   /** A native application (RFC 8252): also accepts http://localhost, 127.0.0.1 and [::1] on any port. */
   native: z.boolean().default(false),
-});
-
-const upstreamBase = {
-  id: dnsLabel,
-  display_name: z.string().min(1).max(100).optional(),
-  /** Prepended to usernames from this upstream, so two upstreams cannot mint the same name. */
-  username_prefix: z.string().max(50).superRefine(carriable).default(''),
-  /** Prepended to every group from this upstream. */
-  groups_prefix: z.string().max(50).superRefine(carriable).default(''),
-};
-
-export const OidcUpstreamSchema = z.strictObject({
-  ...upstreamBase,
-  type: z.literal('oidc'),
-  issuer: z.string().url('must be the upstream issuer URL'),
-  client_id: z.string().min(1),
-  client_secret: z.string().min(1).optional(),
-  scopes: z.array(z.string().min(1)).default([]),
-  username_claim: z.string().min(1).default('preferred_username'),
-  groups_claim: z.string().min(1).default('groups'),
-  /** Accept http issuers and skip nothing else: for tests and labs only. */
-  allow_insecure_http: z.boolean().default(false),
-});
-
-export const LocalUpstreamSchema = z.strictObject({
-  ...upstreamBase,
-  type: z.literal('local'),
-});
-
-const OidcUpstreamChecked = OidcUpstreamSchema.superRefine(
-  (u, ctx) => {
-    // Also when another field is wrong (then values may still be raw input): one run, every problem.
-    if (u.allow_insecure_http === false && typeof u.issuer === 'string' && URL.canParse(u.issuer) && !u.issuer.startsWith('https://')) {
-      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an https URL (set allow_insecure_http: true only for a lab)' });
-    }
-  },
-  { when: () => true },
-);
-
-export const UpstreamSchema = z.discriminatedUnion('type', [OidcUpstreamChecked, LocalUpstreamSchema], {
-  error: 'type must be one of "oidc", "local"',
 });
 
 const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -323,6 +283,5 @@ function crossFieldChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>):
 export type Config = z.infer<typeof ConfigSchema>;
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
 export type ClientConfig = z.infer<typeof ClientSchema>;
-export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
-export type OidcUpstreamConfig = z.infer<typeof OidcUpstreamSchema>;
+export type { UpstreamConfig } from '../upstream/registry';
 export type LocalUserConfig = z.infer<typeof LocalUserSchema>;
