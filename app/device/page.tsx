@@ -1,5 +1,6 @@
 import type { Metadata } from 'next';
 import { headers } from 'next/headers';
+import Link from 'next/link';
 import { redirect } from 'next/navigation';
 import { buttonStyles, cardStyles, cn, inputStyles } from '@/components/ui/styles';
 import { lookupUserCode, type LookupResult } from '@/lib/oidc/device';
@@ -31,6 +32,11 @@ function Notice({ tone, children }: { tone: 'ok' | 'bad'; children: React.ReactN
  * or follows verification_uri_complete, sees which client asks for which
  * cluster, and approves or denies. Nothing is approved by opening a link.
  */
+/*
+ * Outside the (portal) group on purpose: that layout sends a signed-out
+ * browser to /login without a way back, and a person following
+ * verification_uri_complete must return here with the code after signing in.
+ */
 export default async function DevicePage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const [s, params] = await Promise.all([portalSession(), searchParams]);
   const userCode = typeof params.user_code === 'string' ? params.user_code : undefined;
@@ -45,7 +51,7 @@ export default async function DevicePage({ searchParams }: { searchParams: Promi
     lookup = await lookupUserCode(rt.authzDeps, userCode, { user, clientIp: (await headers()).get('x-kubegate-client-ip') });
   }
   return (
-    <div className="mx-auto max-w-lg space-y-6">
+    <main className="mx-auto max-w-lg space-y-6 px-4 py-12">
       <header>
         <h1 className="text-2xl font-semibold tracking-tight">Sign in a device</h1>
         <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">
@@ -118,6 +124,11 @@ export default async function DevicePage({ searchParams }: { searchParams: Promi
           </button>
         </form>
       )}
-    </div>
+      <p className="text-sm">
+        <Link href="/" className="text-indigo-700 hover:underline dark:text-indigo-300">
+          {rt.config.branding.title}: your clusters
+        </Link>
+      </p>
+    </main>
   );
 }
