@@ -123,7 +123,7 @@ test.describe('device flow with chromium approving', () => {
     await page.goto(started.verification_uri_complete!);
     await expect(page.getByTestId('device-cluster')).toHaveText('Production (prod)');
     await expect(page.getByRole('button', { name: 'Approve' })).toHaveCount(0);
-    await expect(page.getByRole('alert')).toContainText('do not give you access');
+    await expect(page.getByTestId('device-result')).toContainText('do not give you access');
     expect(await poll(started.device_code)).toBe('authorization_pending');
   });
 });
