@@ -93,7 +93,8 @@ test.describe('device flow with chromium approving', () => {
 
     // The credential shows on the Sessions page, handed out on the command line.
     await page.goto(`${topo.portal}/sessions`);
-    await expect(page.getByTestId('credential-origin').filter({ hasText: 'command line' })).toHaveCount(1);
+    // This browser's sign-in (the one that approved) holds exactly that credential.
+    await expect(page.locator('[data-testid=session-row][data-current=true] [data-testid=credential-origin]')).toHaveText(['command line']);
     expect(consoleErrors).toEqual([]);
   });
 
