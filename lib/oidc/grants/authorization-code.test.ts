@@ -68,6 +68,12 @@ describe('grant_type=authorization_code', () => {
     expect(bodyOf<TokenSuccess>(refreshed).id_token).toBeTruthy();
   });
 
+  it("accepts golang.org/x/oauth2's first shape (kubelogin): Basic with an empty secret for a public client", async () => {
+    const { code } = await codeFor();
+    const res = await exchange(code, { secret: '' });
+    expect(res.status, res.body).toBe(200);
+  });
+
   it('a second redemption is refused and revokes the credential the first one produced', async () => {
     const { code, sessionId } = await codeFor();
     const first = bodyOf<TokenSuccess>(await exchange(code));
@@ -78,6 +84,16 @@ describe('grant_type=authorization_code', () => {
     expect((await env.refresh(first.refresh_token)).status).toBe(400);
     const audit = await env.store.listAudit({ limit: 10, kind: 'token.reuse_detected' });
     expect(audit[0]).toMatchObject({ family_id: family!.id, details: { grant: 'authorization_code' } });
+  });
+
+  it('two redemptions at once: whatever the interleaving, the credential made from the code ends revoked', async () => {
+    const { code, sessionId } = await codeFor();
+    const results = await Promise.all([exchange(code), exchange(code)]);
+    expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(1);
+    expect(results.some((r) => r.status === 400 && bodyOf<{ error: string }>(r).error === 'invalid_grant')).toBe(true);
+    const families = await env.store.listFamilies({ loginSessionId: sessionId });
+    expect(families).toHaveLength(1);
+    expect(families[0]).toMatchObject({ revoke_reason: 'authorization_code_reuse' });
   });
 
   it.each([
