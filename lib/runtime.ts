@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ResolvedCluster, ResolvedConfig } from './config/load';
 import { openServerSecret, type KeyEncryptionKey } from './crypto/kek';
-import type { OAuthClient } from './oidc/client-auth';
+import { clientsFromConfig } from './oidc/client-auth';
 import { createTokenEndpointGuards } from './oidc/guards';
 import { KEY_SYNC_INTERVAL_SECONDS } from './oidc/key-timing';
 import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
+import { UserCodeThrottle, type DeviceDeps } from './oidc/device';
 import { startMaintenance } from './store/maintenance';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -26,6 +27,8 @@ export interface Runtime {
   issuerDeps: IssuerRoutesDeps;
   /** What minting a credential needs (cluster pages, downloads). */
   mintDeps: MintDeps;
+  /** The portal's half of the authorization endpoint and the /device page (lib/oidc/authorize.ts, device.ts). */
+  authzDeps: DeviceDeps;
   clusters: ReadonlyMap<string, ResolvedCluster>;
   /** Re-checks upstream people at refreshes and page views (lib/upstream/recheck.ts); one per process, so checks coalesce. */
   rechecker: Rechecker;
@@ -103,18 +106,7 @@ export async function createRuntime(
     throw err;
   }
   log.info('secrets at rest encrypted with the key-encryption key', { kek: kek.kid, from: kek.source });
-  const clients = new Map<string, OAuthClient>(
-    config.clusters.map((c) => [
-      c.client_id,
-      {
-        clientId: c.client_id,
-        clientSecret: c.client_secret,
-        cluster: c.name,
-        allowedGroups: c.allowed_groups,
-        groupRules: { group_mappings: c.group_mappings, extra_groups: c.extra_groups },
-      },
-    ]),
-  );
+  const clients = clientsFromConfig(config);
   const rechecker = new Rechecker({
     store,
     kek,
@@ -143,6 +135,7 @@ export async function createRuntime(
     intervalMs: opts.pruneIntervalMs ?? 10 * 60_000,
     firstDelayMs: Math.min(opts.pruneIntervalMs ?? 60_000, 60_000),
   });
+  const clusters = new Map(config.clusters.map((c) => [c.name, c]));
   return {
     config,
     store,
@@ -150,8 +143,9 @@ export async function createRuntime(
     log,
     now,
     authSecret,
-    clusters: new Map(config.clusters.map((c) => [c.name, c])),
+    clusters,
     rechecker,
+    authzDeps: { issuer: config.issuer.url, store, clients, clusters, userCodes: new UserCodeThrottle(), now, log },
     mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now },
     issuerDeps: {
       issuer: config.issuer.url,

@@ -12,10 +12,11 @@ export const metadata: Metadata = { title: 'Sign in' };
 
 export default async function LoginPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const [rt, params, current] = await Promise.all([getRuntime(), searchParams, currentPortalSession()]);
-  if (current) redirect('/');
+  const next = safeNext(params.next);
+  // prompt=login (the authorization endpoint's prompt=login or max_age): sign in again, though signed in.
+  if (current && params.prompt !== 'login') redirect(next);
   const error = signInErrorMessage(params.error);
   const { branding } = rt.config;
-  const next = safeNext(params.next);
   const upstreams = [...upstreamsOf(rt.config).values()].map(({ config, connector }) => ({
     id: config.id,
     flow: connector.flow,
