@@ -10,7 +10,7 @@ import { createProxyTrust } from './lib/http/client-address';
 import { createBoundedServer, serverLimitsFromConfig } from './lib/http/http-server';
 import { createIssuerListener } from './lib/http/node-adapter';
 import { canonicalRedirect, stampPortalRequest } from './lib/http/portal-request';
-import { upstreamOrigins } from './lib/http/security-headers';
+import { formActionOrigins } from './lib/upstream/registry';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
 import { bootRuntime, setRuntime } from './lib/runtime-global';
 import { createLogger } from './lib/util/log';
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     https: config.issuer.url.startsWith('https:'),
     dev,
     proxy,
-    formActionOrigins: upstreamOrigins(config.upstreams),
+    formActionOrigins: formActionOrigins(config),
     forwarded: canonicalForwardedHeaders(config.issuer.url),
   };
   const server = createBoundedServer((req, res) => {

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ResolvedCluster, ResolvedConfig } from './config/load';
 import { openServerSecret, type KeyEncryptionKey } from './crypto/kek';
-import type { OAuthClient } from './oidc/client-auth';
+import { clientsFromConfig } from './oidc/client-auth';
 import { createTokenEndpointGuards } from './oidc/guards';
 import { KEY_SYNC_INTERVAL_SECONDS } from './oidc/key-timing';
 import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
+import { UserCodeThrottle, type DeviceDeps } from './oidc/device';
 import { startMaintenance } from './store/maintenance';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -24,6 +25,8 @@ export interface Runtime {
   issuerDeps: IssuerRoutesDeps;
   /** What minting a credential needs (cluster pages, downloads). */
   mintDeps: MintDeps;
+  /** The portal's half of the authorization endpoint and the /device page (lib/oidc/authorize.ts, device.ts). */
+  authzDeps: DeviceDeps;
   clusters: ReadonlyMap<string, ResolvedCluster>;
   close(): Promise<void>;
 }
@@ -90,9 +93,7 @@ export async function createRuntime(
     throw err;
   }
   log.info('secrets at rest encrypted with the key-encryption key', { kek: kek.kid, from: kek.source });
-  const clients = new Map<string, OAuthClient>(
-    config.clusters.map((c) => [c.client_id, { clientId: c.client_id, clientSecret: c.client_secret, cluster: c.name, allowedGroups: c.allowed_groups }]),
-  );
+  const clients = clientsFromConfig(config);
   const guards = createTokenEndpointGuards(config.server.token_rate_limit, { store, now, log });
   // One sync at a time: a sync that waits on a busy database may outlast the
   // interval, and two overlapping ones could each schedule a next key.
@@ -114,6 +115,7 @@ export async function createRuntime(
     intervalMs: opts.pruneIntervalMs ?? 10 * 60_000,
     firstDelayMs: Math.min(opts.pruneIntervalMs ?? 60_000, 60_000),
   });
+  const clusters = new Map(config.clusters.map((c) => [c.name, c]));
   return {
     config,
     store,
@@ -121,7 +123,8 @@ export async function createRuntime(
     log,
     now,
     authSecret,
-    clusters: new Map(config.clusters.map((c) => [c.name, c])),
+    clusters,
+    authzDeps: { issuer: config.issuer.url, store, clients, clusters, userCodes: new UserCodeThrottle(), now, log },
     mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now },
     issuerDeps: {
       issuer: config.issuer.url,

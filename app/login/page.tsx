@@ -4,17 +4,22 @@ import { buttonStyles, cardStyles, cn, inputStyles } from '@/components/ui/style
 import { signInErrorMessage } from '@/lib/portal/messages';
 import { currentPortalSession } from '@/lib/portal/session';
 import { getRuntime } from '@/lib/runtime-global';
-import { signInLocal, signInWithUpstream } from './actions';
+import { safeNext } from '@/lib/upstream/redirect-flow';
+import { upstreamsOf } from '@/lib/upstream/registry';
+import { signInWithPassword, signInWithUpstream } from './actions';
 
 export const metadata: Metadata = { title: 'Sign in' };
 
 export default async function LoginPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const [rt, params, current] = await Promise.all([getRuntime(), searchParams, currentPortalSession()]);
-  if (current) redirect('/');
+  const next = safeNext(params.next);
+  // prompt=login (the authorization endpoint's prompt=login or max_age): sign in again, though signed in.
+  if (current && params.prompt !== 'login') redirect(next);
   const error = signInErrorMessage(params.error);
-  const { branding, upstreams } = rt.config;
-  const federated = upstreams.filter((u) => u.type === 'oidc');
-  const local = upstreams.find((u) => u.type === 'local');
+  const { branding } = rt.config;
+  const upstreams = [...upstreamsOf(rt.config).values()].map(({ config, connector }) => ({ id: config.id, ...connector.presentation(config as never) }));
+  const buttons = upstreams.filter((u) => u.kind === 'button');
+  const forms = upstreams.filter((u) => u.kind === 'password');
   return (
     <main className="flex min-h-screen items-center justify-center px-4 py-12">
       <div className="w-full max-w-sm">
@@ -35,44 +40,49 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
               You are signed out. Credentials handed out in that session stop working within a minute.
             </p>
           )}
-          {federated.length > 0 && (
+          {buttons.length > 0 && (
             <div className="space-y-3">
-              {federated.map((u) => (
+              {buttons.map((u) => (
                 <form key={u.id} action={signInWithUpstream}>
                   <input type="hidden" name="upstream" value={u.id} />
+                  <input type="hidden" name="next" value={next} />
                   <button type="submit" className={cn(buttonStyles.primary, 'w-full')}>
-                    Sign in with {u.display_name ?? u.id}
+                    Sign in with {u.label}
                   </button>
                 </form>
               ))}
             </div>
           )}
-          {federated.length > 0 && local && (
-            <div className="flex items-center gap-3 text-xs text-slate-500 uppercase">
-              <span className="h-px flex-1 bg-slate-200 dark:bg-slate-700" />
-              or
-              <span className="h-px flex-1 bg-slate-200 dark:bg-slate-700" />
+          {forms.map((u, i) => (
+            <div key={u.id} className="space-y-6">
+              {(buttons.length > 0 || i > 0) && (
+                <div className="flex items-center gap-3 text-xs text-slate-500 uppercase">
+                  <span className="h-px flex-1 bg-slate-200 dark:bg-slate-700" />
+                  or
+                  <span className="h-px flex-1 bg-slate-200 dark:bg-slate-700" />
+                </div>
+              )}
+              <form action={signInWithPassword} aria-label={`Sign in with ${u.label}`} className="space-y-4">
+                <input type="hidden" name="upstream" value={u.id} />
+                <input type="hidden" name="next" value={next} />
+                <div>
+                  <label htmlFor={`${u.id}-username`} className="mb-1 block text-sm font-medium">
+                    {u.usernameLabel}
+                  </label>
+                  <input id={`${u.id}-username`} name="username" autoComplete="username" required className={inputStyles} />
+                </div>
+                <div>
+                  <label htmlFor={`${u.id}-password`} className="mb-1 block text-sm font-medium">
+                    Password
+                  </label>
+                  <input id={`${u.id}-password`} name="password" type="password" autoComplete="current-password" required className={inputStyles} />
+                </div>
+                <button type="submit" className={cn(buttons.length || forms.length > 1 ? buttonStyles.secondary : buttonStyles.primary, 'w-full')}>
+                  {buttons.length || forms.length > 1 ? `Sign in with ${u.label}` : 'Sign in'}
+                </button>
+              </form>
             </div>
-          )}
-          {local && (
-            <form action={signInLocal} className="space-y-4">
-              <div>
-                <label htmlFor="username" className="mb-1 block text-sm font-medium">
-                  Username
-                </label>
-                <input id="username" name="username" autoComplete="username" required className={inputStyles} />
-              </div>
-              <div>
-                <label htmlFor="password" className="mb-1 block text-sm font-medium">
-                  Password
-                </label>
-                <input id="password" name="password" type="password" autoComplete="current-password" required className={inputStyles} />
-              </div>
-              <button type="submit" className={cn(federated.length ? buttonStyles.secondary : buttonStyles.primary, 'w-full')}>
-                Sign in{federated.length ? ` with ${local.display_name ?? 'a local account'}` : ''}
-              </button>
-            </form>
-          )}
+          ))}
           {upstreams.length === 0 && (
             <p className="text-sm text-slate-600 dark:text-slate-400">
               No sign-in method is configured. Add an entry under <code>upstreams</code> in the Kubegate configuration.

@@ -13,10 +13,16 @@ export class KubegateLoginPage {
     await this.page.getByRole('button', { name: `Sign in with ${name}` }).click();
   }
 
+  /** Fills and submits the username/password form labelled "Sign in with <label>" (local accounts, LDAP). */
+  async signInWithPassword(label: string | RegExp, username: string, password: string): Promise<void> {
+    const form = this.page.getByRole('form', { name: typeof label === 'string' ? `Sign in with ${label}` : label });
+    await form.getByLabel(/Username/).fill(username);
+    await form.getByLabel('Password').fill(password);
+    await form.getByRole('button').click();
+  }
+
   async signInLocal(username: string, password: string): Promise<void> {
-    await this.page.locator('#username').fill(username);
-    await this.page.locator('#password').fill(password);
-    await this.page.getByRole('button', { name: /^Sign in with Break-glass/ }).click();
+    await this.signInWithPassword(/^Sign in with Break-glass/, username, password);
   }
 
   alert() {

@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/load';
 import type { User } from '../store/types';
-import { identityFromLocalUser } from './identity';
+import { localIdentity } from '../upstream/local';
 
 /**
  * What a person may have right now, read from their identity's source, not
@@ -12,7 +12,10 @@ export type Entitlements =
   | { status: 'active'; username: string; groups: string[] }
   | { status: 'removed'; reason: 'upstream_removed' | 'user_removed' };
 
-type Sources = Pick<ResolvedConfig, 'upstreams' | 'users'>;
+type Sources = {
+  upstreams: readonly (Pick<ResolvedConfig['upstreams'][number], 'id' | 'type' | 'username_prefix' | 'groups_prefix'> & { group_allowlist?: string[] })[];
+  users: ResolvedConfig['users'];
+};
 const indexes = new WeakMap<Sources, { upstreams: Map<string, Sources['upstreams'][number]>; users: Map<string, Sources['users'][number]> }>();
 
 /** Upstreams by id and local users by name, built once per config: this runs on every refresh. */
@@ -38,7 +41,7 @@ export function currentEntitlements(config: Sources, user: Pick<User, 'upstream'
   if (upstream.type === 'local') {
     const local = users.get(user.subject);
     if (!local) return { status: 'removed', reason: 'user_removed' };
-    const profile = identityFromLocalUser(upstream, local);
+    const profile = localIdentity(upstream, local);
     return { status: 'active', username: profile.username, groups: profile.groups };
   }
   return { status: 'active', username: user.username, groups: user.groups };

@@ -3,12 +3,12 @@ import NextAuth, { CredentialsSignin, type NextAuthConfig } from 'next-auth';
 import Credentials from 'next-auth/providers/credentials';
 import { headers } from 'next/headers';
 import { z } from 'zod';
-import type { LocalUserConfig, UpstreamConfig } from '../config/schema';
 import type { Runtime } from '../runtime';
 import { getRuntime } from '../runtime-global';
-import { amrFromClaims, IdentityError, identityFromLocalUser, identityFromOidcClaims } from './identity';
-import { verifyLocalPassword } from './local';
-import { establishLoginSession } from './login';
+import { redeemTicket } from '../upstream/redirect-flow';
+import { upstreamsOf } from '../upstream/registry';
+import { oauthSignIn, passwordSignIn, SignInRefused, type RequestMeta, type SignInDeps } from '../upstream/sign-in';
+import { UpstreamRefusal } from '../upstream/types';
 import { hostPrefixedCookies } from './cookies';
 import { SignInThrottle } from './rate-limit';
 
@@ -19,17 +19,19 @@ declare module 'next-auth' {
   }
 }
 
-class RateLimitedError extends CredentialsSignin {
-  override code = 'rate_limited';
+/** A refused sign-in; its code picks the sign-in page's message (lib/portal/messages.ts). */
+class RefusedSignIn extends CredentialsSignin {
+  constructor(code: string) {
+    super();
+    this.code = code;
+  }
 }
 
-const LocalCredentials = z.object({
-  username: z.string().trim().min(1).max(100),
-  password: z.string().min(1).max(1024),
-});
+/** The next-auth provider that redeems a redirect connector's one-time ticket (lib/upstream/redirect-flow.ts). */
+export const TICKET_PROVIDER = 'kubegate-upstream-ticket';
 
 /** The client address the server entry stamped on the request (never taken from the client). */
-async function requestMeta(): Promise<{ clientIp: string | null; userAgent: string | null }> {
+async function requestMeta(): Promise<RequestMeta> {
   try {
     const h = await headers();
     return { clientIp: h.get('x-kubegate-client-ip'), userAgent: h.get('user-agent') };
@@ -38,77 +40,75 @@ async function requestMeta(): Promise<{ clientIp: string | null; userAgent: stri
   }
 }
 
-function oidcProvider(u: Extract<UpstreamConfig, { type: 'oidc' }>) {
-  return {
-    id: u.id,
-    name: u.display_name ?? u.id,
-    type: 'oidc' as const,
-    issuer: u.issuer,
-    clientId: u.client_id,
-    clientSecret: u.client_secret,
-    // Authorization code + PKCE, with state and nonce checked on return.
-    checks: ['pkce', 'state', 'nonce'] as ('pkce' | 'state' | 'nonce')[],
-    authorization: { params: { scope: [...new Set(['openid', 'profile', 'email', ...u.scopes])].join(' ') } },
-    ...(u.client_secret ? {} : { client: { token_endpoint_auth_method: 'none' as const } }),
-    // Identity mapping happens in the callbacks below, from the raw claims.
-    profile: (claims: Record<string, unknown>) => ({ id: String(claims.sub) }),
-  };
-}
+const TicketCredentials = z.object({ upstream: z.string().min(1).max(100), ticket: z.string().min(1).max(200), binding: z.string().max(200).optional() });
 
 const configs = new WeakMap<Runtime, NextAuthConfig>();
+const signInDepsOf = new WeakMap<Runtime, SignInDeps>();
+
+/** What opening a login session needs, once per runtime (the sign-in throttle is per process). */
+export function signInDeps(rt: Runtime): SignInDeps {
+  let deps = signInDepsOf.get(rt);
+  if (!deps) {
+    deps = { store: rt.store, now: rt.now, log: rt.log, sessionLifetimeMs: rt.config.issuer.session_lifetime * 1000, throttle: new SignInThrottle(rt.now) };
+    signInDepsOf.set(rt, deps);
+  }
+  return deps;
+}
 
 /** The Auth.js configuration for this runtime's upstreams, built once. */
 export function authConfig(rt: Runtime): NextAuthConfig {
   const cached = configs.get(rt);
   if (cached) return cached;
   const { config, store, now, log } = rt;
-  const upstreams = new Map(config.upstreams.map((u) => [u.id, u]));
-  const localUsers = new Map<string, LocalUserConfig>(config.users.map((u) => [u.username, u]));
-  const throttle = new SignInThrottle(now);
+  const upstreams = upstreamsOf(config);
+  const deps = signInDeps(rt);
+  /** Login sessions opened during a sign-in, handed from authorize()/signIn() to the jwt callback. */
+  const opened = new WeakMap<object, string>();
 
-  const providers: NextAuthConfig['providers'] = config.upstreams.map((u) =>
-    u.type === 'oidc'
-      ? oidcProvider(u)
-      : Credentials({
+  const refuse = (err: unknown): never => {
+    if (err instanceof SignInRefused) throw new RefusedSignIn(err.code);
+    throw err;
+  };
+
+  const providers: NextAuthConfig['providers'] = [];
+  for (const bound of upstreams.values()) {
+    const { connector, config: u } = bound;
+    if (connector.flow === 'oauth') providers.push(connector.provider(u as never) as never);
+    if (connector.flow === 'password') {
+      providers.push(
+        Credentials({
           id: u.id,
-          name: u.display_name ?? 'Local account',
+          name: u.display_name ?? u.id,
           credentials: { username: { label: 'Username' }, password: { label: 'Password', type: 'password' } },
           async authorize(raw) {
-            const parsed = LocalCredentials.safeParse(raw);
-            if (!parsed.success) return null;
-            const { username, password } = parsed.data;
-            const { clientIp } = await requestMeta();
-            // Usernames are matched exactly, but throttled case-insensitively: `Root` and `root` share a budget.
-            const account = `${u.id}:${username.toLowerCase()}`;
-            const decision = throttle.attempt(account, clientIp);
-            if (!decision.allowed) {
-              // Once per window per throttled key: a flood of refused attempts is not a flood of writes.
-              if (decision.audit) {
-                await store.appendAudit(
-                  {
-                    kind: 'session.login_failed',
-                    username,
-                    client_ip: clientIp,
-                    details: { upstream: u.id, reason: 'rate_limited', scope: decision.scope, retry_after_s: Math.ceil(decision.retryAfterMs / 1000), suppressed: decision.suppressed },
-                  },
-                  now(),
-                );
-                log.warn('local sign-in throttled', { username, client_ip: clientIp, scope: decision.scope });
-              }
-              throw new RateLimitedError();
-            }
-            const user = await verifyLocalPassword(config.users, username, password);
-            if (!user) {
-              throttle.failed(account, clientIp);
-              await store.appendAudit({ kind: 'session.login_failed', username, client_ip: clientIp, details: { upstream: u.id, reason: 'bad_credentials' } }, now());
-              log.info('local sign-in failed', { username, client_ip: clientIp });
-              return null;
-            }
-            throttle.succeeded(account, clientIp);
-            return { id: user.username };
+            const sid = await passwordSignIn(deps, bound, raw, await requestMeta()).catch(refuse);
+            const user = { id: sid };
+            opened.set(user, sid);
+            return user;
           },
         }),
-  );
+      );
+    }
+  }
+  if ([...upstreams.values()].some((b) => b.connector.flow === 'redirect')) {
+    providers.push(
+      Credentials({
+        id: TICKET_PROVIDER,
+        name: 'Sign-in ticket',
+        credentials: {},
+        async authorize(raw) {
+          const parsed = TicketCredentials.safeParse(raw);
+          if (!parsed.success) throw new RefusedSignIn('invalid_response');
+          const sid = await redeemTicket(deps, parsed.data, await requestMeta()).catch((err: unknown) => {
+            throw new RefusedSignIn(err instanceof UpstreamRefusal ? err.code : 'invalid_response');
+          });
+          const user = { id: sid };
+          opened.set(user, sid);
+          return user;
+        },
+      }),
+    );
+  }
 
   const built: NextAuthConfig = {
     secret: rt.authSecret,
@@ -141,46 +141,25 @@ export function authConfig(rt: Runtime): NextAuthConfig {
       debug: () => {},
     },
     callbacks: {
-      // Refuse, with a reason the sign-in page can show, an upstream identity we cannot use.
-      async signIn({ account, profile }) {
-        const upstream = account && upstreams.get(account.provider);
-        if (upstream?.type !== 'oidc') return true;
+      // An OAuth/OIDC upstream came back (state, PKCE, nonce and id_token already checked by Auth.js): map
+      // the answer through its connector and open the login session, or refuse with a reason the page shows.
+      async signIn({ user, account, profile }) {
+        if (!account || account.type === 'credentials') return true;
+        const bound = upstreams.get(account.provider);
+        if (!bound) return '/login?error=unknown_upstream';
         try {
-          identityFromOidcClaims(upstream, (profile ?? {}) as Record<string, unknown>);
+          const sid = await oauthSignIn(deps, bound, { account: { ...account }, profile: { ...(profile ?? {}) } }, await requestMeta());
+          opened.set(user, sid);
           return true;
         } catch (err) {
-          const reason = err instanceof IdentityError ? err.message : String(err);
-          log.warn('upstream identity refused', { upstream: upstream.id, reason });
-          await store.appendAudit({ kind: 'session.login_failed', details: { upstream: upstream.id, reason } }, now());
-          return '/login?error=claims';
+          return `/login?error=${err instanceof SignInRefused ? err.code : 'Default'}`;
         }
       },
-      async jwt({ token, account, profile, user }) {
+      jwt({ token, user, account }) {
         if (account) {
-          const upstream = upstreams.get(account.provider);
-          if (!upstream) return null;
-          const meta = await requestMeta();
-          let identity;
-          let amr: string[];
-          let authTime: number | undefined;
-          if (upstream.type === 'local') {
-            const local = user?.id ? localUsers.get(user.id) : undefined;
-            if (!local) return null;
-            identity = identityFromLocalUser(upstream, local);
-            amr = ['pwd'];
-          } else {
-            const claims = (profile ?? {}) as Record<string, unknown>;
-            identity = identityFromOidcClaims(upstream, claims);
-            amr = amrFromClaims(claims);
-            authTime = typeof claims.auth_time === 'number' ? claims.auth_time * 1000 : undefined;
-          }
-          const { session } = await establishLoginSession(
-            { store, now, log, sessionLifetimeMs: config.issuer.session_lifetime * 1000 },
-            identity,
-            { amr, authTime, ...meta },
-          );
-          // The cookie carries the session id and nothing else.
-          return { sid: session.id };
+          // The cookie carries the login session's id and nothing else.
+          const sid = user ? opened.get(user) : undefined;
+          return sid ? { sid } : null;
         }
         return typeof token.sid === 'string' ? { sid: token.sid } : null;
       },

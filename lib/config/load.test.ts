@@ -214,7 +214,7 @@ describe('parseConfig: every error names the bad path', () => {
     { name: 'CA data holding a private key', yaml: minimalYaml('clusters:\n' + cluster(`certificate_authority: {data: ${JSON.stringify(`${TEST_CA_PEM}\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n${TEST_CA_PEM}`)}}`)), expected: ['clusters[0].certificate_authority.data: holds a private key'] },
 
     // Upstreams and users.
-    { name: 'unknown upstream type', yaml: minimalYaml('upstreams:\n  - {id: corp, type: ldap}\n'), expected: ['upstreams[0].type: type must be one of "oidc", "local"'] },
+    { name: 'unknown upstream type', yaml: minimalYaml('upstreams:\n  - {id: corp, type: kerberos}\n'), expected: ['upstreams[0].type: type must be one of "local", "oidc"'] },
     { name: 'oidc upstream without client_id', yaml: minimalYaml('upstreams:\n  - {id: corp, type: oidc, issuer: "https://sso.example.com"}\n'), expected: ['upstreams[0].client_id: '] },
     { name: 'duplicate upstream ids', yaml: minimalYaml('upstreams:\n  - {id: local, type: local}\n  - {id: local, type: local}\n'), expected: ['upstreams[1].id: duplicate upstream id "local" (also upstreams[0])'] },
     { name: 'duplicate usernames', yaml: minimalYaml(localUpstream + 'users:\n' + user('alice') + user('bob') + user('alice')), expected: ['users[2].username: duplicate username "alice" (also users[0])'] },

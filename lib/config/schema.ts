@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_PUBLISH_AHEAD_SECONDS, MIN_PUBLISH_AHEAD_SECONDS } from '../oidc/key-timing';
 import { trustEntryProblem } from '../http/client-address';
+import { UpstreamSchema } from '../upstream/registry';
 import { carriable, certificateAuthority, dnsLabel, duration, httpsUrl, issuerUrl } from './fields';
 
 /**
@@ -22,45 +23,28 @@ export const ClusterSchema = z.strictObject({
   allowed_groups: z.array(z.string().min(1)).default([]),
 });
 
-const upstreamBase = {
-  id: dnsLabel,
-  display_name: z.string().min(1).max(100).optional(),
-  /** Prepended to usernames from this upstream, so two upstreams cannot mint the same name. */
-  username_prefix: z.string().max(50).superRefine(carriable).default(''),
-  /** Prepended to every group from this upstream. */
-  groups_prefix: z.string().max(50).superRefine(carriable).default(''),
-};
-
-export const OidcUpstreamSchema = z.strictObject({
-  ...upstreamBase,
-  type: z.literal('oidc'),
-  issuer: z.string().url('must be the upstream issuer URL'),
-  client_id: z.string().min(1),
-  client_secret: z.string().min(1).optional(),
-  scopes: z.array(z.string().min(1)).default([]),
-  username_claim: z.string().min(1).default('preferred_username'),
-  groups_claim: z.string().min(1).default('groups'),
-  /** Accept http issuers and skip nothing else: for tests and labs only. */
-  allow_insecure_http: z.boolean().default(false),
-});
-
-export const LocalUpstreamSchema = z.strictObject({
-  ...upstreamBase,
-  type: z.literal('local'),
-});
-
-const OidcUpstreamChecked = OidcUpstreamSchema.superRefine(
-  (u, ctx) => {
-    // Also when another field is wrong (then values may still be raw input): one run, every problem.
-    if (u.allow_insecure_http === false && typeof u.issuer === 'string' && URL.canParse(u.issuer) && !u.issuer.startsWith('https://')) {
-      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an https URL (set allow_insecure_http: true only for a lab)' });
-    }
-  },
-  { when: () => true },
-);
-
-export const UpstreamSchema = z.discriminatedUnion('type', [OidcUpstreamChecked, LocalUpstreamSchema], {
-  error: 'type must be one of "oidc", "local"',
+/**
+ * An extra OAuth client of the authorization endpoint (a GUI tool, a web
+ * dashboard): its tokens are for one cluster (the id_token audience is that
+ * cluster's client_id), its redirect URIs match exactly. Each cluster's own
+ * client_id is a client already (native: loopback redirects, PKCE).
+ */
+export const ClientSchema = z.strictObject({
+  client_id: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  /** Omitted: a public client, which must use PKCE. */
+  client_secret: z.string().min(1).superRefine(carriable).optional(),
+  /** The cluster (by name) its tokens are for. */
+  cluster: dnsLabel,
+  redirect_uris: z
+    .array(
+      z.string().superRefine((u, ctx) => {
+        if (!URL.canParse(u)) ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' });
+        else if (u.includes('#')) ctx.addIssue({ code: 'custom', message: 'must not carry a fragment (RFC 6749 §3.1.2)' });
+      }),
+    )
+    .default([]),
+  /** A native application (RFC 8252): also accepts http://localhost, 127.0.0.1 and [::1] on any port. */
+  native: z.boolean().default(false),
 });
 
 const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -205,6 +189,7 @@ export const ConfigSchema = z
       .default({ retention: 90 * 86400 }),
     server: ServerSchema.default(SERVER_DEFAULTS),
     clusters: z.array(ClusterSchema).default([]),
+    clients: z.array(ClientSchema).default([]),
     upstreams: z.array(UpstreamSchema).default([]),
     users: z.array(LocalUserSchema).default([]),
     branding: z
@@ -244,6 +229,20 @@ function crossFieldChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>):
   unique(clusters, 'name', 'clusters', 'cluster name');
   // Audience binding: a token for one cluster must be refused by another.
   unique(clusters, 'client_id', 'clusters', 'client_id');
+  const clients = list(field(config, 'clients'));
+  const clusterNames = new Set(clusters.map((c) => field(c, 'name')));
+  const clusterClientIds = new Set(clusters.map((c) => field(c, 'client_id')));
+  unique(clients, 'client_id', 'clients', 'client_id');
+  clients.forEach((c, i) => {
+    const id = field(c, 'client_id');
+    const cluster = field(c, 'cluster');
+    if (typeof id === 'string' && clusterClientIds.has(id)) {
+      ctx.addIssue({ code: 'custom', path: ['clients', i, 'client_id'], message: `duplicate client_id ${JSON.stringify(id)} (a cluster's client_id is a client already)` });
+    }
+    if (typeof cluster === 'string' && Array.isArray(field(config, 'clusters')) && !clusterNames.has(cluster)) {
+      ctx.addIssue({ code: 'custom', path: ['clients', i, 'cluster'], message: `no cluster is named ${JSON.stringify(cluster)}` });
+    }
+  });
   unique(upstreams, 'id', 'upstreams', 'upstream id');
   unique(users, 'username', 'users', 'username');
   if (users.length > 0 && Array.isArray(field(config, 'upstreams')) && !upstreams.some((u) => field(u, 'type') === 'local')) {
@@ -283,6 +282,6 @@ function crossFieldChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>):
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
-export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
-export type OidcUpstreamConfig = z.infer<typeof OidcUpstreamSchema>;
+export type ClientConfig = z.infer<typeof ClientSchema>;
+export type { UpstreamConfig } from '../upstream/registry';
 export type LocalUserConfig = z.infer<typeof LocalUserSchema>;

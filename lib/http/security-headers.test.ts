@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contentSecurityPolicy, portalSecurityHeaders, upstreamOrigins } from './security-headers';
+import { contentSecurityPolicy, portalSecurityHeaders } from './security-headers';
 
 describe('portal security headers', () => {
   const base = { nonce: 'abc123', https: true, dev: false, formActionOrigins: ['https://login.example.com'] };
@@ -29,15 +29,5 @@ describe('portal security headers', () => {
   it('keeps a referrer policy under which same-origin form posts still carry an Origin', () => {
     // Regression: with no-referrer, Chrome sends `Origin: null` and the download CSRF check refused real users.
     expect(portalSecurityHeaders(base)['referrer-policy']).toBe('same-origin');
-  });
-
-  it('derives form-action origins from OIDC upstream issuers', () => {
-    expect(
-      upstreamOrigins([
-        { type: 'oidc', issuer: 'https://login.example.com/realms/corp' },
-        { type: 'oidc', issuer: 'https://login.example.com/realms/other' },
-        { type: 'local' },
-      ]),
-    ).toEqual(['https://login.example.com']);
   });
 });

@@ -45,18 +45,3 @@ export function portalSecurityHeaders(o: SecurityHeaderOptions): Record<string, 
   if (o.https) h['strict-transport-security'] = 'max-age=63072000; includeSubDomains';
   return h;
 }
-
-/** Origins of the upstream providers' issuers, for form-action. */
-export function upstreamOrigins(upstreams: readonly { type: string; issuer?: string }[]): string[] {
-  const origins = new Set<string>();
-  for (const u of upstreams) {
-    if (u.type === 'oidc' && u.issuer) {
-      try {
-        origins.add(new URL(u.issuer).origin);
-      } catch {
-        // validated at config load; nothing to add
-      }
-    }
-  }
-  return [...origins];
-}

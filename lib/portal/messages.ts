@@ -1,6 +1,12 @@
 /** What the sign-in page says for each error code (Auth.js's and ours). Unknown codes get the default. */
 const SIGN_IN_ERRORS: Record<string, string> = {
   credentials: 'Wrong username or password.',
+  bad_credentials: 'Wrong username or password.',
+  disabled: 'This account is disabled in your directory. Ask your platform team.',
+  not_allowed: 'Your account is not allowed to sign in here (it is outside the organisations or groups this portal accepts). If that is a mistake, tell your platform team.',
+  invalid_response:
+    'The answer from your identity provider could not be accepted (it may have expired, been used already, or come from another browser). Start the sign-in again.',
+  unavailable: 'Your identity provider did not answer in time. Try again in a minute; if it keeps happening, tell your platform team.',
   rate_limited: 'Too many failed attempts. Wait a few minutes before trying again.',
   Configuration:
     'The sign-in service could not be reached or is misconfigured. Try again in a minute; if it keeps happening, tell your platform team.',

@@ -1,29 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { OidcUpstreamSchema, type OidcUpstreamConfig } from '../config/schema';
-import { amrFromClaims, IdentityError, identityFromLocalUser, identityFromOidcClaims } from './identity';
+import { UpstreamRefusal } from '../types';
+import { amrFromClaims, identityFromClaims, OidcUpstreamSchema, type OidcUpstreamConfig } from './index';
 
 const upstream = (o: Partial<OidcUpstreamConfig> = {}): OidcUpstreamConfig =>
   OidcUpstreamSchema.parse({ id: 'corp', type: 'oidc', issuer: 'https://login.example.com', client_id: 'kubegate', ...o });
 
-describe('identityFromOidcClaims', () => {
+describe('OIDC upstream: identityFromClaims', () => {
   it('maps sub, the username claim, groups, email and name', () => {
     expect(
-      identityFromOidcClaims(upstream(), { sub: 'u-1', preferred_username: 'alice', groups: ['dev', 'ops'], email: 'a@x.io', name: 'Alice' }),
+      identityFromClaims(upstream(), { sub: 'u-1', preferred_username: 'alice', groups: ['dev', 'ops'], email: 'a@x.io', name: 'Alice' }),
     ).toEqual({ upstream: 'corp', subject: 'u-1', username: 'alice', email: 'a@x.io', name: 'Alice', groups: ['dev', 'ops'] });
   });
 
   it('uses the configured claims and prefixes, and drops empty and repeated groups', () => {
     const u = upstream({ username_claim: 'email', groups_claim: 'roles', username_prefix: 'corp:', groups_prefix: 'corp:' });
-    expect(identityFromOidcClaims(u, { sub: 's', email: 'bob@x.io', roles: ['a', '', 'a', 'b'] })).toMatchObject({
+    expect(identityFromClaims(u, { sub: 's', email: 'bob@x.io', roles: ['a', '', 'a', 'b'] })).toMatchObject({
       username: 'corp:bob@x.io',
       groups: ['corp:a', 'corp:b'],
     });
   });
 
   it('accepts a single group given as a string, and no groups at all', () => {
-    expect(identityFromOidcClaims(upstream(), { sub: 's', preferred_username: 'a', groups: 'dev' }).groups).toEqual(['dev']);
-    expect(identityFromOidcClaims(upstream(), { sub: 's', preferred_username: 'a' }).groups).toEqual([]);
-    expect(identityFromOidcClaims(upstream(), { sub: 's', preferred_username: 'a', groups: null }).groups).toEqual([]);
+    expect(identityFromClaims(upstream(), { sub: 's', preferred_username: 'a', groups: 'dev' }).groups).toEqual(['dev']);
+    expect(identityFromClaims(upstream(), { sub: 's', preferred_username: 'a' }).groups).toEqual([]);
+    expect(identityFromClaims(upstream(), { sub: 's', preferred_username: 'a', groups: null }).groups).toEqual([]);
   });
 
   it.each([
@@ -35,19 +35,8 @@ describe('identityFromOidcClaims', () => {
     ['groups as an object', { sub: 's', preferred_username: 'a', groups: { admin: true } }, 'neither a string nor a list'],
     ['groups with a number', { sub: 's', preferred_username: 'a', groups: ['a', 1] }, 'neither a string nor a list'],
   ])('refuses %s with a message for the platform team', (_, claims, message) => {
-    expect(() => identityFromOidcClaims(upstream(), claims)).toThrow(IdentityError);
-    expect(() => identityFromOidcClaims(upstream(), claims)).toThrow(message);
-  });
-});
-
-describe('identityFromLocalUser', () => {
-  it('uses the username as the subject and applies the prefixes', () => {
-    expect(
-      identityFromLocalUser(
-        { id: 'local', username_prefix: 'l:', groups_prefix: 'l:' },
-        { username: 'root', password_hash: '$2b$04$' + 'a'.repeat(53), groups: ['sre'] },
-      ),
-    ).toEqual({ upstream: 'local', subject: 'root', username: 'l:root', email: null, name: null, groups: ['l:sre'] });
+    expect(() => identityFromClaims(upstream(), claims)).toThrow(UpstreamRefusal);
+    expect(() => identityFromClaims(upstream(), claims)).toThrow(message);
   });
 });
 

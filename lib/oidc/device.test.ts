@@ -1,0 +1,185 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { basicAuth, bodyOf, MINUTE, openTestEnv, SECOND, type TestEnv, type TokenSuccess } from '../../test/support/fixtures';
+import {
+  decideUserCode,
+  formatUserCode,
+  handleDeviceAuthorization,
+  lookupUserCode,
+  newUserCode,
+  normalizeUserCode,
+  USER_CODE_ALPHABET,
+  UserCodeThrottle,
+} from './device';
+import type { IssuerResponse } from './http';
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await openTestEnv();
+});
+afterEach(async () => {
+  await env.close();
+});
+
+const ISSUER = 'https://kubegate.example.com';
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+const GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+interface DeviceStart {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  expires_in: number;
+  interval: number;
+}
+
+async function start(body = 'client_id=kubernetes&scope=openid'): Promise<DeviceStart> {
+  const res = await handleDeviceAuthorization({ method: 'POST', headers: FORM, body, clientIp: '192.0.2.40' }, env.rt.issuerDeps);
+  expect(res.status, res.body).toBe(200);
+  expect(res.headers['cache-control']).toBe('no-store');
+  return bodyOf<DeviceStart>(res);
+}
+
+function poll(deviceCode: string, clientId = 'kubernetes'): Promise<IssuerResponse> {
+  return env.token({ method: 'POST', headers: FORM, body: new URLSearchParams({ grant_type: GRANT, device_code: deviceCode, client_id: clientId }).toString() });
+}
+
+function errorOf(res: IssuerResponse): string {
+  expect(res.status, res.body).toBe(400);
+  return bodyOf<{ error: string }>(res).error;
+}
+
+describe('user codes (RFC 8628 §6.1)', () => {
+  it('are 8 consonants, shown as XXXX-XXXX, typed in any case with or without the dash', () => {
+    for (let i = 0; i < 200; i++) {
+      const c = newUserCode();
+      expect(c).toMatch(new RegExp(`^[${USER_CODE_ALPHABET}]{8}$`));
+      expect(normalizeUserCode(formatUserCode(c).toLowerCase())).toBe(c);
+      expect(normalizeUserCode(` ${c.slice(0, 4)} ${c.slice(4)} `)).toBe(c);
+    }
+    expect(USER_CODE_ALPHABET).not.toMatch(/[AEIOU01]/);
+    for (const bad of ['', 'BCDF-GHJ', 'BCDF-GHJKL', 'ABCD-EFGH', '0000-0000', 'BCDF_GHJK']) expect(normalizeUserCode(bad)).toBeUndefined();
+  });
+});
+
+describe('POST /oidc/device_authorization', () => {
+  it('answers every field kubelogin reads', async () => {
+    const s = await start();
+    expect(s.device_code).toMatch(/^kgd_[A-Za-z0-9_-]{43}$/);
+    expect(s.user_code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/);
+    expect(s.verification_uri).toBe(`${ISSUER}/device`);
+    expect(s.verification_uri_complete).toBe(`${ISSUER}/device?user_code=${s.user_code}`);
+    expect(s).toMatchObject({ expires_in: 600, interval: 5 });
+  });
+
+  it.each([
+    ['an unknown client', 'client_id=intruder', 401, 'invalid_client'],
+    ['no client', 'scope=openid', 401, 'invalid_client'],
+    ['a confidential client without its secret', 'client_id=staging', 401, 'invalid_client'],
+    ['a scope without openid', 'client_id=kubernetes&scope=profile', 400, 'invalid_scope'],
+  ])('%s → %s %s', async (_, body, status, error) => {
+    const res = await handleDeviceAuthorization({ method: 'POST', headers: FORM, body }, env.rt.issuerDeps);
+    expect(res.status).toBe(status);
+    expect(bodyOf(res)).toMatchObject({ error });
+  });
+
+  it('a confidential client authenticates with Basic', async () => {
+    const res = await handleDeviceAuthorization(
+      { method: 'POST', headers: { ...FORM, authorization: basicAuth('staging', 's3cret +/%=') }, body: 'scope=openid' },
+      env.rt.issuerDeps,
+    );
+    expect(res.status, res.body).toBe(200);
+  });
+});
+
+describe('device flow: polling, approval, denial, expiry', () => {
+  it('pending, slow_down (+5 s for good), approve on the page, then tokens once', async () => {
+    const s = await start();
+    expect(errorOf(await poll(s.device_code))).toBe('authorization_pending');
+    env.clock.advance(2 * SECOND);
+    expect(errorOf(await poll(s.device_code))).toBe('slow_down');
+    // The interval is now 10 s: 6 s later is still too fast.
+    env.clock.advance(6 * SECOND);
+    expect(errorOf(await poll(s.device_code))).toBe('slow_down');
+    env.clock.advance(15 * SECOND);
+    expect(errorOf(await poll(s.device_code))).toBe('authorization_pending');
+
+    const who = await env.signIn();
+    const seen = await lookupUserCode(env.rt.authzDeps, s.user_code.toLowerCase(), { user: who.user, clientIp: '192.0.2.41' });
+    expect(seen).toEqual({
+      status: 'found',
+      view: { userCode: s.user_code, clientId: 'kubernetes', cluster: 'prod', clusterDisplayName: 'prod', allowed: true, expiresAt: expect.any(Number) },
+    });
+    expect(await decideUserCode(env.rt.authzDeps, s.user_code, 'approve', { ...who, clientIp: '192.0.2.41' })).toBe('approved');
+    // The user code is used up.
+    expect(await decideUserCode(env.rt.authzDeps, s.user_code, 'approve', who)).toBe('not_found');
+
+    env.clock.advance(15 * SECOND);
+    const res = await poll(s.device_code);
+    expect(res.status, res.body).toBe(200);
+    const tokens = bodyOf<TokenSuccess>(res);
+    expect(tokens.id_token).toBeTruthy();
+    expect(tokens.refresh_token).toMatch(/^kgr_/);
+    const [family] = await env.store.listFamilies({ loginSessionId: who.session.id });
+    expect(family).toMatchObject({ origin: 'cli', cluster: 'prod', client_id: 'kubernetes' });
+    expect((await env.store.listAudit({ limit: 5, kind: 'device.approved' }))[0]).toMatchObject({ username: 'alice', cluster: 'prod' });
+
+    env.clock.advance(15 * SECOND);
+    expect(errorOf(await poll(s.device_code))).toBe('invalid_grant');
+  });
+
+  it('denied: access_denied, and nothing is minted', async () => {
+    const s = await start();
+    const who = await env.signIn();
+    expect(await decideUserCode(env.rt.authzDeps, s.user_code, 'deny', who)).toBe('denied');
+    expect(errorOf(await poll(s.device_code))).toBe('access_denied');
+    expect(await env.store.listFamilies({ loginSessionId: who.session.id })).toEqual([]);
+  });
+
+  it('a person whose groups do not open the cluster cannot approve', async () => {
+    const s = await start();
+    const bob = await env.signIn({ upstream: 'corp', subject: 'bob', username: 'bob', groups: ['interns'] });
+    const seen = await lookupUserCode(env.rt.authzDeps, s.user_code, { user: bob.user });
+    expect(seen).toMatchObject({ status: 'found', view: { allowed: false } });
+    expect(await decideUserCode(env.rt.authzDeps, s.user_code, 'approve', bob)).toBe('not_allowed');
+  });
+
+  it('after ten minutes: expired_token, and the code can no longer be approved', async () => {
+    const s = await start();
+    env.clock.advance(10 * MINUTE);
+    expect(errorOf(await poll(s.device_code))).toBe('expired_token');
+    expect(await decideUserCode(env.rt.authzDeps, s.user_code, 'approve', await env.signIn())).toBe('not_found');
+  });
+
+  it('another client cannot poll the code', async () => {
+    const s = await start();
+    const res = await env.token({
+      method: 'POST',
+      headers: { ...FORM, authorization: basicAuth('staging', 's3cret +/%=') },
+      body: new URLSearchParams({ grant_type: GRANT, device_code: s.device_code }).toString(),
+    });
+    expect(errorOf(res)).toBe('invalid_grant');
+  });
+});
+
+describe('user-code entry is rate limited', () => {
+  it('per address: ten tries a minute', async () => {
+    const who = await env.signIn();
+    const results = [];
+    for (let i = 0; i < 12; i++) results.push((await lookupUserCode(env.rt.authzDeps, 'BCDF-GHJK', { user: who.user, clientIp: '198.51.100.7' })).status);
+    expect(results.slice(0, 10).every((r) => r === 'not_found')).toBe(true);
+    expect(results.slice(10)).toEqual(['rate_limited', 'rate_limited']);
+    // Another address is not affected.
+    expect((await lookupUserCode(env.rt.authzDeps, 'BCDF-GHJK', { user: who.user, clientIp: '198.51.100.8' })).status).toBe('not_found');
+  });
+
+  it('globally: failures from many addresses meet one limit', () => {
+    const t = new UserCodeThrottle({ perAddress: { burst: 10, perMinute: 10 }, globalFailures: { burst: 3, perMinute: 3 } });
+    for (let i = 0; i < 3; i++) {
+      expect(t.admit(`203.0.113.${i}`, 0).ok).toBe(true);
+      t.failed(0);
+    }
+    expect(t.admit('203.0.113.99', 0).ok).toBe(false);
+    expect(t.admit('203.0.113.99', 60_000).ok).toBe(true);
+  });
+});
