@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { decodeJwt } from 'jose';
 import yaml from 'js-yaml';
 import { expect, test } from './fixtures';
@@ -34,6 +35,16 @@ function cachedIdToken(env: LoginEnv): string {
 }
 
 test.afterEach(stopAll);
+
+/** Credential families in Kubegate's database: each minted credential starts one. */
+function familyCount(dbPath: string): number {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM families').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
 
 test.describe('kubectl oidc-login against Kubegate', () => {
   test('browser flow: the downloaded exec kubeconfig, a loopback redirect completed by the signed-in browser, the cache, then a refresh', async ({
@@ -148,5 +159,23 @@ test.describe('kubectl oidc-login against Kubegate', () => {
     await expect(page.getByRole('button', { name: 'Approve' })).toHaveCount(0);
     await expect(page.getByText('Your groups do not give you access to that cluster.')).toBeVisible();
     run.child.kill('SIGTERM');
+  });
+
+  test('the exec download mints nothing; an unknown login value is refused by name', async ({ page, signIn, topo }) => {
+    await signIn('alice');
+    await page.goto(`${topo.portal}/clusters/prod`);
+    const before = familyCount(topo.kubegate.dbPath);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-oidc-login-browser').click()]);
+    expect(await download.failure()).toBeNull();
+    expect(familyCount(topo.kubegate.dbPath)).toBe(before);
+
+    const csrf = await page.locator('input[name=csrf]').first().getAttribute('value');
+    const res = await page.request.post(`${topo.portal}/clusters/prod/kubeconfig`, {
+      form: { csrf: csrf!, login: 'password' },
+      headers: { origin: topo.portal },
+    });
+    expect(res.status()).toBe(400);
+    expect(await res.text()).toContain('login must be one of browser, device-code');
+    expect(familyCount(topo.kubegate.dbPath)).toBe(before);
   });
 });
