@@ -106,6 +106,26 @@ describe('GET /oidc/authorize: other errors go back to the client with error=, s
   });
 });
 
+describe('POST /oidc/authorize (OIDC Core §3.1.2.1)', () => {
+  it('takes the parameters from a form body', async () => {
+    const res = await handleAuthorizeRequest(
+      { method: 'POST', url: '/oidc/authorize', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(KUBELOGIN).toString() },
+      env.rt.issuerDeps,
+    );
+    requestIdOf(res);
+  });
+
+  it.each([
+    ['a JSON body', { method: 'POST', headers: { 'content-type': 'application/json' } }],
+    ['PUT', { method: 'PUT', headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
+  ])('refuses %s with 405 and an error page', async (_, r) => {
+    const res = await handleAuthorizeRequest({ ...r, url: '/oidc/authorize', body: new URLSearchParams(KUBELOGIN).toString() }, env.rt.issuerDeps);
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('GET, HEAD, POST');
+    expect(res.headers.location).toBeUndefined();
+  });
+});
+
 describe('/authorize/continue', () => {
   it('without a session: to sign-in, with the way back; then a code bound to the request', async () => {
     const id = requestIdOf(await authorize(KUBELOGIN));

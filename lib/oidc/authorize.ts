@@ -7,7 +7,7 @@ import { OOB_REDIRECT_URI, isWellFormedChallenge, redirectUriAllowed, withRespon
 import type { OAuthClient } from './client-auth';
 import { AuthorizeError, printable } from './errors';
 import type { IssuerRequest, IssuerResponse } from './http';
-import { NO_STORE } from './http';
+import { header, NO_STORE } from './http';
 
 /**
  * The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2), in two
@@ -198,13 +198,15 @@ function validate(p: Partial<Record<Known, string>>, repeated: Known[], client: 
   };
 }
 
-/** GET /oidc/authorize. Never throws: every outcome is a page or a redirect. */
+/** GET (or POST) /oidc/authorize. Never throws: every outcome is a page or a redirect. */
 export async function handleAuthorizeRequest(req: IssuerRequest, deps: AuthorizeDeps): Promise<IssuerResponse> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    const res = authorizeErrorPage('The authorization endpoint answers GET requests only.', 405);
-    return { ...res, headers: { ...res.headers, allow: 'GET, HEAD' } };
+  // OIDC Core §3.1.2.1: GET with a query, or POST with a form body.
+  const isForm = /^application\/x-www-form-urlencoded\s*(;|$)/i.test(header(req, 'content-type') ?? '');
+  if (req.method !== 'GET' && req.method !== 'HEAD' && !(req.method === 'POST' && isForm)) {
+    const res = authorizeErrorPage('The authorization endpoint answers GET, or POST with a form body.', 405);
+    return { ...res, headers: { ...res.headers, allow: 'GET, HEAD, POST' } };
   }
-  const { params: p, repeated } = readQuery(req.url);
+  const { params: p, repeated } = readQuery(req.method === 'POST' ? `?${req.body}` : req.url);
   // First the client and its redirect URI: until both are trusted, nothing may be redirected (RFC 6749 §4.1.2.1).
   if (repeated.includes('client_id') || repeated.includes('redirect_uri')) return authorizeErrorPage('client_id and redirect_uri must each be given once.');
   if (!p.client_id) return authorizeErrorPage('The request names no client (client_id is missing).');

@@ -83,6 +83,18 @@ describe('POST /oidc/device_authorization', () => {
     expect(bodyOf(res)).toMatchObject({ error });
   });
 
+  it('each request spends from the address bucket: a flood from one address is refused with 429 before anything is stored', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 125; i++) {
+      const res = await handleDeviceAuthorization({ method: 'POST', headers: FORM, body: 'client_id=kubernetes', clientIp: '198.51.100.77' }, env.rt.issuerDeps);
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(0, 120).every((s) => s === 200)).toBe(true);
+    expect(statuses.slice(120)).toEqual([429, 429, 429, 429, 429]);
+    const other = await handleDeviceAuthorization({ method: 'POST', headers: FORM, body: 'client_id=kubernetes', clientIp: '198.51.100.78' }, env.rt.issuerDeps);
+    expect(other.status).toBe(200);
+  });
+
   it('a confidential client authenticates with Basic', async () => {
     const res = await handleDeviceAuthorization(
       { method: 'POST', headers: { ...FORM, authorization: basicAuth('staging', 's3cret +/%=') }, body: 'scope=openid' },

@@ -5,11 +5,11 @@ import type { ResolvedCluster } from '../config/load';
 import type { LoginSession, Store, User } from '../store/types';
 import type { Logger } from '../util/log';
 import { authenticateClient, type OAuthClient } from './client-auth';
-import { InvalidRequestError, OAuthError, renderOAuthError } from './errors';
+import { InvalidRequestError, OAuthError, renderOAuthError, SlowDownError } from './errors';
 import { parseForm } from './grants/shared';
 import { header, json, NO_STORE, type IssuerRequest, type IssuerResponse } from './http';
 import { TokenBuckets, type Admission } from './rate-limit';
-import { addressKey } from './token-throttle';
+import { addressKey, retryAfterSeconds, type TokenThrottle } from './token-throttle';
 
 /**
  * The device authorization grant (RFC 8628) for a headless jump host:
@@ -130,9 +130,22 @@ const DeviceAuthorizationSchema = z.object({
   scope: z.string().optional(),
 });
 
-/** POST /oidc/device_authorization (RFC 8628 §3.1, §3.2). */
-export async function handleDeviceAuthorization(req: IssuerRequest, deps: Omit<DeviceDeps, 'userCodes' | 'clusters'>): Promise<IssuerResponse> {
+/**
+ * POST /oidc/device_authorization (RFC 8628 §3.1, §3.2). Every request
+ * stores a record, so each one spends from the address's bucket of the
+ * token endpoint's failure limit (`throttle`), checked first.
+ */
+export async function handleDeviceAuthorization(
+  req: IssuerRequest,
+  deps: Omit<DeviceDeps, 'userCodes' | 'clusters'> & { throttle?: TokenThrottle },
+): Promise<IssuerResponse> {
   try {
+    if (deps.throttle) {
+      const now = deps.now();
+      const admitted = deps.throttle.admitAddress(req.clientIp, now);
+      if (!admitted.ok) throw new SlowDownError('address', retryAfterSeconds(admitted));
+      deps.throttle.addressFailed(req.clientIp, now);
+    }
     const form = parseForm(req, DeviceAuthorizationSchema);
     const client = authenticateClient(header(req, 'authorization'), form, deps.clients);
     const scopes = (form.scope ?? 'openid').split(' ').filter(Boolean);
