@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startApiServer, type ApiServer } from '../apiserver';
 import { createTestPki, type TestPki } from '../certs';
 import { freePort } from '../kubegate';
+import { parseOptions } from './get-token';
 import { loginEnv, nextOpenedUrl, openedUrls, PLUGIN_DIR, start, stopAll, waitForStderr, type LoginEnv } from './harness';
 
 const PLUGIN = path.join(PLUGIN_DIR, 'kubectl-oidc_login');
@@ -156,6 +157,36 @@ class FetchBrowser {
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+describe('kubelogin stand-in: flags as kubelogin reads them', () => {
+  test('defaults: auto grant, 8000 then 18000, the cache under ~/.kube, $BROWSER', () => {
+    expect(parseOptions(['get-token', '--oidc-issuer-url=https://i', '--oidc-client-id=c'], { HOME: '/h', BROWSER: '/b' })).toMatchObject({
+      grantType: 'auto',
+      listenAddresses: ['127.0.0.1:8000', '127.0.0.1:18000'],
+      cacheDir: '/h/.kube/cache/oidc-login',
+      browserCommand: '/b',
+      extraScopes: [],
+    });
+  });
+
+  test('extra scopes repeat and split on commas; the CA is base64 PEM; values may follow as separate words', () => {
+    const o = parseOptions(
+      ['get-token', '--oidc-issuer-url', 'https://i', '--oidc-client-id=c', '--oidc-extra-scope=email,groups', '--oidc-extra-scope=profile', `--certificate-authority-data=${b64('PEM')}`, '--token-cache-dir=~/c'],
+      { HOME: '/h' },
+    );
+    expect(o).toMatchObject({ issuerUrl: 'https://i', extraScopes: ['email', 'groups', 'profile'], caPem: 'PEM', cacheDir: '/h/c' });
+  });
+
+  test.each([
+    [['get-token', '--oidc-client-id=c'], '--oidc-issuer-url is missing'],
+    [['get-token', '--oidc-issuer-url=https://i'], '--oidc-client-id is missing'],
+    [['get-token', '--oidc-issuer-url=https://i', '--oidc-client-id=c', '--grant-type=password'], 'not implemented'],
+    [['get-token', '--oidc-issuer-url=https://i', '--oidc-client-id=c', '--no-such-flag'], 'Unknown option'],
+    [['setup'], 'implements get-token'],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseOptions(argv, {})).toThrow(message);
+  });
+});
 
 describe('kubelogin stand-in against oidc-provider', () => {
   let pki: TestPki;

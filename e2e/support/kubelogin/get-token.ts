@@ -205,7 +205,10 @@ function openBrowser(options: Options, url: string, stderr: NodeJS.WritableStrea
     stderr.write(`Please visit the following URL in your browser: ${url}\n`);
     return;
   }
-  spawn(options.browserCommand, [url], { stdio: 'ignore', detached: true }).unref();
+  const child = spawn(options.browserCommand, [url], { stdio: 'ignore', detached: true });
+  // A browser command that cannot start must not end the login: the URL still works by hand.
+  child.on('error', () => stderr.write(`Please visit the following URL in your browser: ${url}\n`));
+  child.unref();
 }
 
 /** Binds the first free address of the list, as kubelogin does (8000, then 18000). */
@@ -283,6 +286,10 @@ async function deviceCode(p: Provider, options: Options, stderr: NodeJS.Writable
   const device = await oauth.processDeviceAuthorizationResponse(p.as, p.client, start);
   stderr.write(`Please visit the following URL in your browser: ${device.verification_uri}\n`);
   stderr.write(`and enter the code: ${device.user_code}\n`);
+  // Like kubelogin, open the page with the code filled in when there is a browser to open it in.
+  if (device.verification_uri_complete && options.browserCommand && !options.skipOpenBrowser) {
+    openBrowser(options, device.verification_uri_complete, stderr);
+  }
   let interval = device.interval ?? 5;
   const deadline = Date.now() + device.expires_in * 1000;
   for (;;) {
