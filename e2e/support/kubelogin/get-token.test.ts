@@ -10,13 +10,13 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import Provider from 'oidc-provider';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startApiServer, type ApiServer } from '../apiserver';
 import { createTestPki, type TestPki } from '../certs';
 import { freePort } from '../kubegate';
-import { parseOptions } from './get-token';
+import { cacheFile, parseOptions } from './get-token';
 import { loginEnv, nextOpenedUrl, openedUrls, PLUGIN_DIR, start, stopAll, waitForStderr, type LoginEnv } from './harness';
 
 const PLUGIN = path.join(PLUGIN_DIR, 'kubectl-oidc_login');
@@ -301,5 +301,103 @@ describe('kubelogin stand-in against oidc-provider', () => {
     expect(result.code, result.stderr).toBe(0);
     // kube-apiserver prefixes a non-email username claim with the issuer URL and '#'.
     expect(result.stdout).toBe(`${op.issuer}#alice`);
+  });
+});
+
+/**
+ * What no conforming provider does on request, from a scripted one: a
+ * refresh answered without an id_token, and a device grant that says
+ * authorization_pending, then slow_down, then issues.
+ */
+describe('kubelogin stand-in against a scripted provider', () => {
+  let root: string;
+  let pki: TestPki;
+  let server: https.Server;
+  let issuer: string;
+  const polls: { at: number; grant: string }[] = [];
+  let sign: (claims: Record<string, unknown>) => Promise<string>;
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'kubelogin-scripted-'));
+    pki = await createTestPki(path.join(root, 'pki'));
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k', alg: 'RS256', use: 'sig' };
+    const port = await freePort();
+    issuer = `https://127.0.0.1:${port}`;
+    sign = (claims) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k' }).setIssuer(issuer).setAudience('c').setSubject('alice').setIssuedAt().setExpirationTime('1m').sign(privateKey);
+    const tls = pki.issue('scripted');
+    server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const json = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(value));
+        const form = new URLSearchParams(body);
+        if (req.url === '/.well-known/openid-configuration') {
+          return json(200, {
+            issuer,
+            authorization_endpoint: `${issuer}/authorize`,
+            token_endpoint: `${issuer}/token`,
+            device_authorization_endpoint: `${issuer}/device`,
+            jwks_uri: `${issuer}/jwks`,
+            response_types_supported: ['code'],
+            subject_types_supported: ['public'],
+            id_token_signing_alg_values_supported: ['RS256'],
+          });
+        }
+        if (req.url === '/jwks') return json(200, { keys: [jwk] });
+        if (req.url === '/device') return json(200, { device_code: 'dc', user_code: 'ABCD-EFGH', verification_uri: `${issuer}/verify`, expires_in: 60, interval: 1 });
+        if (req.url === '/token') {
+          const grant = form.get('grant_type') ?? '';
+          polls.push({ at: Date.now(), grant });
+          if (grant === 'refresh_token') return json(200, { access_token: 'at', token_type: 'Bearer', expires_in: 60, refresh_token: 'rt2' });
+          const n = polls.filter((p) => p.grant === grant).length;
+          if (n === 1) return json(400, { error: 'authorization_pending' });
+          if (n === 2) return json(400, { error: 'slow_down' });
+          void sign({}).then((id_token) => json(200, { access_token: 'at', token_type: 'Bearer', expires_in: 60, id_token }));
+          return;
+        }
+        res.writeHead(404).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  }, 60_000);
+
+  afterEach(stopAll);
+
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const args = (extra: string[] = []) => ['get-token', `--oidc-issuer-url=${issuer}`, '--oidc-client-id=c', `--certificate-authority-data=${b64(pki.caPem)}`, ...extra];
+
+  test('a refresh answered without an id_token is refused ("id_token is missing")', { timeout: 30_000 }, async () => {
+    const env = loginEnv(path.join(root, 'refresh'), { browser: false });
+    const options = parseOptions(args(), { HOME: env.home });
+    // An expired id_token and a refresh token in the cache: the stand-in must refresh.
+    const idToken = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) - 1 })).toString('base64url')}.`;
+    fs.mkdirSync(options.cacheDir, { recursive: true });
+    fs.writeFileSync(cacheFile(options), JSON.stringify({ id_token: idToken, refresh_token: 'rt1' }));
+    const result = await start(PLUGIN, args(['--authentication-timeout-sec=1']), env).done;
+    expect(polls.map((p) => p.grant)).toContain('refresh_token');
+    expect(result.stderr).toContain('could not refresh the token: id_token is missing');
+    // And it does not print a credential: it falls back to a new login, which nobody completes here.
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+  });
+
+  test('the device grant honours authorization_pending and slow_down (+5 s)', { timeout: 30_000 }, async () => {
+    const env = loginEnv(path.join(root, 'device'), { browser: false });
+    const result = await start(PLUGIN, args(['--grant-type=device-code']), env).done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('and enter the code: ABCD-EFGH');
+    const device = polls.filter((p) => p.grant === 'urn:ietf:params:oauth:grant-type:device_code').map((p) => p.at);
+    expect(device).toHaveLength(3);
+    // interval 1 s after authorization_pending; 1 + 5 s after slow_down.
+    expect(device[1]! - device[0]!).toBeGreaterThanOrEqual(950);
+    expect(device[1]! - device[0]!).toBeLessThan(3000);
+    expect(device[2]! - device[1]!).toBeGreaterThanOrEqual(5950);
   });
 });

@@ -318,7 +318,7 @@ async function refresh(p: Provider, options: Options, refreshToken: string): Pro
   return { idToken: await verifyIdToken(p, options, result.id_token), refreshToken: result.refresh_token ?? refreshToken };
 }
 
-function cacheFile(options: Options): string {
+export function cacheFile(options: Options): string {
   const key = JSON.stringify({ issuer: options.issuerUrl, clientId: options.clientId, clientSecret: options.clientSecret ?? '', scopes: options.extraScopes });
   return path.join(options.cacheDir, createHash('sha256').update(key).digest('hex'));
 }
