@@ -7,6 +7,7 @@ import { KEY_SYNC_INTERVAL_SECONDS } from './oidc/key-timing';
 import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
+import { mfaPolicyOf } from './mfa/config';
 import { startMaintenance } from './store/maintenance';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -21,6 +22,8 @@ export interface Runtime {
   now: () => number;
   /** Secret from which next-auth derives its cookie keys; shared by every replica through the store. */
   authSecret: string;
+  /** Seals secrets kept in the store (TOTP secrets, upstream refresh tokens): lib/crypto/kek.ts. */
+  kek: KeyEncryptionKey;
   issuerDeps: IssuerRoutesDeps;
   /** What minting a credential needs (cluster pages, downloads). */
   mintDeps: MintDeps;
@@ -121,8 +124,9 @@ export async function createRuntime(
     log,
     now,
     authSecret,
+    kek,
     clusters: new Map(config.clusters.map((c) => [c.name, c])),
-    mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now },
+    mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now, mfaPolicy: mfaPolicyOf(config) },
     issuerDeps: {
       issuer: config.issuer.url,
       alg,

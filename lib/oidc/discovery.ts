@@ -27,6 +27,7 @@ export function discoveryDocument(issuer: string, alg: SigningAlg) {
     grant_types_supported: ['refresh_token'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     scopes_supported: ['openid', 'profile', 'email', 'groups', 'offline_access'],
-    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'name', 'email', 'preferred_username', 'groups', 'amr'],
+    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'name', 'email', 'preferred_username', 'groups', 'amr', 'acr'],
+    acr_values_supported: ['aal1', 'aal2'],
   };
 }
