@@ -113,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'revoke-key':
         if (!arg) throw new AdminError('usage', 'revoke-key needs a key id (see `kubegate keys`)');
-        lines = await revokeKey(rt.keys, arg, now);
+        lines = await revokeKey(rt.keys, arg, now, rt.config.signing.jwks_max_age);
         break;
       default:
         throw new AdminError('usage', `unknown command "${command}"\n${USAGE}`);

@@ -132,6 +132,7 @@ export async function createRuntime(
       alg,
       store,
       keys,
+      jwksMaxAgeSeconds: config.signing.jwks_max_age,
       clients,
       policy: { idleTimeoutMs: config.issuer.refresh_idle_timeout * 1000, reuseGraceMs: config.issuer.refresh_reuse_grace * 1000 },
       idTokenLifetimeSeconds: config.issuer.id_token_lifetime,

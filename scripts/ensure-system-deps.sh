@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need from Debian, if it is missing:
 # chromium (Playwright drives it; its own browser download cannot work here),
-# fish and zsh (the fish and bash/zsh renderings run in the real shells), and a kubectl when none is
+# fish and zsh (the fish and bash/zsh renderings run in the real shells), slapd (the LDAP tests run
+# their own OpenLDAP server on loopback), and a kubectl when none is
 # on the machine (Debian's kubernetes-client 1.20 as the fallback).
 set -euo pipefail
 
@@ -11,6 +12,7 @@ command -v fish >/dev/null 2>&1 || missing+=(fish)
 command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ -x /usr/sbin/slapd ] || missing+=(slapd)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -15,11 +15,10 @@ async function chosenUpstream(formData: FormData) {
   return { rt, bound, next: safeNext(formData.get('next')) };
 }
 
-/** A button: starts the upstream's redirect flow (OAuth/OIDC through Auth.js, SAML through its own routes). */
+/** A button of an OAuth/OIDC upstream: Auth.js runs the redirect. (SAML buttons GET their connector's route.) */
 export async function signInWithUpstream(formData: FormData): Promise<void> {
   const { rt, bound, next } = await chosenUpstream(formData);
   const id = bound.config.id;
-  if (bound.connector.flow === 'redirect') redirect(`/api/upstream/${encodeURIComponent(id)}/login?next=${encodeURIComponent(next)}`);
   if (bound.connector.flow !== 'oauth') redirect('/login?error=unknown_upstream');
   try {
     await signIn(id, { redirectTo: next });

@@ -16,7 +16,11 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
   const error = signInErrorMessage(params.error);
   const { branding } = rt.config;
   const next = safeNext(params.next);
-  const upstreams = [...upstreamsOf(rt.config).values()].map(({ config, connector }) => ({ id: config.id, ...connector.presentation(config as never) }));
+  const upstreams = [...upstreamsOf(rt.config).values()].map(({ config, connector }) => ({
+    id: config.id,
+    flow: connector.flow,
+    ...connector.presentation(config as never),
+  }));
   const buttons = upstreams.filter((u) => u.kind === 'button');
   const forms = upstreams.filter((u) => u.kind === 'password');
   return (
@@ -41,7 +45,16 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
           )}
           {buttons.length > 0 && (
             <div className="space-y-3">
-              {buttons.map((u) => (
+              {buttons.map((u) =>
+                u.flow === 'redirect' ? (
+                  // The connector's own route starts the flow: a plain GET, no server action round trip.
+                  <form key={u.id} method="get" action={`/api/upstream/${encodeURIComponent(u.id)}/login`}>
+                    <input type="hidden" name="next" value={next} />
+                    <button type="submit" className={cn(buttonStyles.primary, 'w-full')}>
+                      Sign in with {u.label}
+                    </button>
+                  </form>
+                ) : (
                 <form key={u.id} action={signInWithUpstream}>
                   <input type="hidden" name="upstream" value={u.id} />
                   <input type="hidden" name="next" value={next} />
@@ -49,7 +62,8 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
                     Sign in with {u.label}
                   </button>
                 </form>
-              ))}
+                ),
+              )}
             </div>
           )}
           {forms.map((u, i) => (

@@ -40,6 +40,20 @@ export interface UpstreamUser {
   sub?: string;
   /** Defaults to true. */
   email_verified?: boolean;
+  /**
+   * More claims, released with the `openid` scope in both the id_token and
+   * userinfo: nested (`realm_access: { roles }`), namespaced
+   * (`'https://example.com/groups'`), `hd`, `amr`, …
+   */
+  claims?: Record<string, unknown>;
+  /** Claim names left out of the id_token, so only userinfo has them (e.g. `groups`). */
+  userinfoOnly?: string[];
+  /**
+   * Entra ID group overage: the id_token and userinfo carry no `groups`, only
+   * `_claim_names`/`_claim_sources` pointing elsewhere; the Graph stand-in
+   * (`graph` option) serves the groups.
+   */
+  overage?: boolean;
 }
 
 export interface UpstreamClient {
@@ -62,6 +76,21 @@ export interface StartUpstreamIdpOptions {
   requirePkce?: boolean;
   /** Title shown on the login page. */
   title?: string;
+  /**
+   * Issue a refresh token on every code exchange of a client allowed the
+   * refresh_token grant, without the `offline_access` + `prompt=consent`
+   * dance. Default false (oidc-provider's own rule).
+   */
+  refreshTokens?: boolean;
+  /** Rotate refresh tokens on every use. Default: oidc-provider's rule (public clients, or past 70% of their life). */
+  rotateRefreshTokens?: boolean;
+  /**
+   * Serve a Microsoft Graph stand-in under `<issuer>/graph`:
+   * `GET /graph/v1.0/me/transitiveMemberOf/microsoft.graph.group` answers the
+   * access token's owner's groups (`id` = the group, `displayName` =
+   * `Group <group>`), `pageSize` per page with `@odata.nextLink`.
+   */
+  graph?: { pageSize?: number };
 }
 
 export interface UpstreamRequestRecord {
@@ -87,6 +116,12 @@ export interface UpstreamIdp {
   cookieNames: { session: string; interaction: string; resume: string };
   /** While down, every request (discovery, JWKS, /auth, /token, login form) answers 503. */
   setDown(down: boolean): void;
+  /** Change a user's attributes (groups, claims…) as an admin would upstream; later tokens and userinfo show it. */
+  updateUser(username: string, patch: Partial<Omit<UpstreamUser, 'username' | 'sub'>>): void;
+  /** Delete a user upstream: their refresh tokens then fail with invalid_grant. */
+  removeUser(username: string): void;
+  /** The Graph stand-in's base URL (with the `graph` option). */
+  graphUrl: string;
   close(): Promise<void>;
 }
 
@@ -228,10 +263,13 @@ export async function startUpstreamIdp(opts: StartUpstreamIdpOptions): Promise<U
   const requirePkce = opts.requirePkce ?? true;
   const users = new Map<string, UpstreamUser>();
   const usersBySub = new Map<string, UpstreamUser>();
-  for (const u of opts.users) {
+  for (const given of opts.users) {
+    const u = { ...given };
     users.set(u.username, u);
     usersBySub.set(u.sub ?? u.username, u);
   }
+  // Extra claims are released with `openid`; oidc-provider drops claim names it was not told about.
+  const extraClaimNames = [...new Set(opts.users.flatMap((u) => Object.keys(u.claims ?? {})))];
 
   let down = false;
   // eslint-disable-next-line prefer-const -- assigned once the provider exists, below
@@ -266,15 +304,26 @@ export async function startUpstreamIdp(opts: StartUpstreamIdpOptions): Promise<U
     if (!u) return undefined;
     return {
       accountId: sub,
-      async claims() {
-        return {
+      async claims(use) {
+        // Read at call time: updateUser() changes what the next token or userinfo says.
+        const current = usersBySub.get(sub) ?? u;
+        const claims: Record<string, unknown> = {
+          ...current.claims,
           sub,
-          preferred_username: u.username,
-          name: u.name,
-          email: u.email,
-          email_verified: u.email_verified ?? true,
-          groups: [...u.groups],
+          preferred_username: current.username,
+          name: current.name,
+          email: current.email,
+          email_verified: current.email_verified ?? true,
+          groups: [...current.groups],
         };
+        if (current.overage) {
+          // What Entra ID sends past 200 groups: a distributed claim instead of the list.
+          delete claims.groups;
+          claims._claim_names = { groups: 'src1' };
+          claims._claim_sources = { src1: { endpoint: `${issuer}/graph-legacy/users/${encodeURIComponent(sub)}/getMemberObjects` } };
+        }
+        if (use === 'id_token') for (const name of current.userinfoOnly ?? []) delete claims[name];
+        return claims as { sub: string };
       },
     };
   };
@@ -306,7 +355,7 @@ export async function startUpstreamIdp(opts: StartUpstreamIdpOptions): Promise<U
       names: cookieNames,
     },
     claims: {
-      openid: ['sub'],
+      openid: ['sub', ...extraClaimNames],
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
       groups: ['groups'],
@@ -315,6 +364,8 @@ export async function startUpstreamIdp(opts: StartUpstreamIdpOptions): Promise<U
     responseTypes: ['code'],
     conformIdTokenClaims: false,
     pkce: { required: () => requirePkce },
+    ...(opts.refreshTokens ? { issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token') } : {}),
+    ...(opts.rotateRefreshTokens !== undefined ? { rotateRefreshToken: () => opts.rotateRefreshTokens === true } : {}),
     features: {
       devInteractions: { enabled: false },
       rpInitiatedLogout: { enabled: true },
@@ -450,8 +501,46 @@ export async function startUpstreamIdp(opts: StartUpstreamIdpOptions): Promise<U
     sendHtml(res, 405, page(title, '<h1>Method not allowed</h1>'));
   }
 
+  async function graphRoute(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (url.pathname !== '/graph/v1.0/me/transitiveMemberOf/microsoft.graph.group' || req.method !== 'GET') {
+      json(404, { error: { code: 'Request_ResourceNotFound', message: 'not served by the stand-in' } });
+      return;
+    }
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    // A real check: the access token must be one this provider issued and still holds.
+    const token = bearer ? await provider.AccessToken.find(bearer) : undefined;
+    const user = token ? usersBySub.get(token.accountId) : undefined;
+    if (!user) {
+      json(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
+      return;
+    }
+    const pageSize = Math.min(Number(url.searchParams.get('$top') ?? 100), opts.graph?.pageSize ?? 100);
+    const skip = Number(url.searchParams.get('$skiptoken') ?? 0);
+    const all = user.groups.map((g) => ({ '@odata.type': '#microsoft.graph.group', id: g, displayName: `Group ${g}` }));
+    const page = all.slice(skip, skip + pageSize);
+    const body: Record<string, unknown> = { '@odata.context': `${issuer}/graph/v1.0/$metadata#groups(id,displayName)`, value: page };
+    if (skip + pageSize < all.length) {
+      const next = new URL(url.href);
+      next.searchParams.set('$skiptoken', String(skip + pageSize));
+      body['@odata.nextLink'] = next.href;
+    }
+    json(200, body);
+  }
+
   handler = (req, res) => {
     const url = new URL(req.url ?? '/', issuer);
+    if (opts.graph && url.pathname.startsWith('/graph/')) {
+      graphRoute(req, res, url).catch((err: unknown) => {
+        console.error('[upstream-idp] graph error', err);
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+      return;
+    }
     const m = /^\/interaction\/([^/]+)(?:\/(login|abort))?\/?$/.exec(url.pathname);
     if (m) {
       interactionRoute(req, res, decodeURIComponent(m[1] ?? ''), m[2]).catch((err: unknown) => {
@@ -478,6 +567,18 @@ export async function startUpstreamIdp(opts: StartUpstreamIdpOptions): Promise<U
     setDown(d: boolean) {
       down = d;
     },
+    updateUser(username, patch) {
+      const u = users.get(username);
+      if (!u) throw new Error(`no upstream user ${username}`);
+      Object.assign(u, patch);
+    },
+    removeUser(username) {
+      const u = users.get(username);
+      if (!u) return;
+      users.delete(username);
+      usersBySub.delete(u.sub ?? u.username);
+    },
+    graphUrl: `${issuer}/graph`,
     close() {
       return new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -41,19 +41,21 @@ describe('rotate-key', () => {
 describe('revoke-key', () => {
   it('withdraws the signing key, makes a new one sign now, audits it, and says what happens to verifiers and kubectl', async () => {
     const bad = env.rt.keys.current().kid;
-    const lines = await revokeKey(env.rt.keys, bad, env.clock.advance(MINUTE));
+    const lines = await revokeKey(env.rt.keys, bad, env.clock.advance(MINUTE), 30);
     const now = env.rt.keys.current().kid;
     expect(now).not.toBe(bad);
     expect(published()).toEqual([now]);
     expect(lines[0]).toBe(`revoked signing key ${bad} (it was the signing key): it never signs again, and the running server withdraws it from the JWKS within 5 s`);
-    expect(lines[1]).toContain(`new signing key ${now} signs from now, with no lead time`);
+    expect(lines[1]).toBe(
+      `new signing key ${now} signs from now, with no lead time: a verifier that fetched the JWKS in the last 30 s refuses its tokens until it fetches it again`,
+    );
     expect(lines.join('\n')).toContain(`kubectl holding an id_token signed by ${bad} is refused until that token expires`);
     const audit = await env.store.listAudit({ limit: 5, kind: 'key.revoked' });
     expect(audit.map((e) => e.details)).toEqual([{ by: 'admin-command', kid: bad, was_signing: true }]);
-    expect(await revokeKey(env.rt.keys, bad, env.clock.now())).toEqual([`signing key ${bad} was already revoked; ${now} signs`]);
+    expect(await revokeKey(env.rt.keys, bad, env.clock.now(), 30)).toEqual([`signing key ${bad} was already revoked; ${now} signs`]);
   });
 
   it('refuses an unknown key id with an AdminError', async () => {
-    await expect(revokeKey(env.rt.keys, 'nope', env.clock.now())).rejects.toThrow(new AdminError('not_found', 'no signing key nope (see `kubegate keys`)'));
+    await expect(revokeKey(env.rt.keys, 'nope', env.clock.now(), 30)).rejects.toThrow(new AdminError('not_found', 'no signing key nope (see `kubegate keys`)'));
   });
 });

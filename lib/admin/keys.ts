@@ -1,4 +1,4 @@
-import { JWKS_MAX_AGE_SECONDS, KEY_SYNC_INTERVAL_SECONDS } from '../oidc/key-timing';
+import { KEY_SYNC_INTERVAL_SECONDS } from '../oidc/key-timing';
 import type { KeyManager } from '../oidc/keys';
 import { isAppError } from '../util/errors';
 import { AdminError } from './commands';
@@ -45,8 +45,8 @@ export async function rotateKey(keys: KeyManager, now: number): Promise<string[]
   ];
 }
 
-/** Withdraws a compromised key at once; a new key signs from now. */
-export async function revokeKey(keys: KeyManager, kid: string, now: number): Promise<string[]> {
+/** Withdraws a compromised key at once; a new key signs from now. `jwksMaxAgeSeconds` is signing.jwks_max_age. */
+export async function revokeKey(keys: KeyManager, kid: string, now: number, jwksMaxAgeSeconds: number): Promise<string[]> {
   let r: Awaited<ReturnType<KeyManager['revoke']>>;
   try {
     r = await keys.revoke(kid, now, { details: { by: 'admin-command' } });
@@ -57,7 +57,7 @@ export async function revokeKey(keys: KeyManager, kid: string, now: number): Pro
   if (!r.revoked) return [`signing key ${kid} was already revoked; ${r.current} signs`];
   return [
     `revoked signing key ${kid}${r.wasSigning ? ' (it was the signing key)' : ''}: it never signs again, and the running server withdraws it from the JWKS within ${SYNC}`,
-    `new signing key ${r.current} signs from now, with no lead time: a verifier that fetched the JWKS in the last ${JWKS_MAX_AGE_SECONDS} s refuses its tokens until it fetches it again`,
+    `new signing key ${r.current} signs from now, with no lead time: a verifier that fetched the JWKS in the last ${jwksMaxAgeSeconds} s refuses its tokens until it fetches it again`,
     `verifiers that keep keys (kube-apiserver) drop ${kid} when they next fetch the JWKS, which the first token signed by ${r.current} makes them do`,
     `kubectl holding an id_token signed by ${kid} is refused until that token expires, then refreshes and gets one signed by ${r.current}`,
   ];

@@ -55,7 +55,7 @@ describe('parseConfig: the full example', () => {
       session_lifetime: 8 * 3600,
       refresh_reuse_grace: 5,
     });
-    expect(c.signing).toEqual({ algorithm: 'ES256', rotation_period: 7 * 86400, publish_ahead: 15 * 60 });
+    expect(c.signing).toEqual({ algorithm: 'ES256', rotation_period: 7 * 86400, jwks_max_age: 60, publish_ahead: 15 * 60 });
     expect(c.secrets).toEqual({});
     expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'state/kubegate.db'), synchronous: 'normal', busy_timeout: 3 } });
     expect(c.server).toEqual({ ...SERVER_DEFAULTS, trust_proxy: true });
@@ -91,12 +91,22 @@ describe('parseConfig: the full example', () => {
       web_session_idle_timeout: 3600,
       refresh_reuse_grace: 10,
     });
-    expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400, publish_ahead: 15 * 60 });
+    expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400, jwks_max_age: 60, publish_ahead: 15 * 60 });
     expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full', busy_timeout: 3 } });
     expect(c.audit).toEqual({ retention: 90 * 86400 });
     expect(c.server).toEqual(SERVER_DEFAULTS);
     expect(c.branding).toEqual({ title: 'Kubegate' });
     expect([c.clusters, c.upstreams, c.users]).toEqual([[], [], []]);
+  });
+
+  it.each([
+    ['a short max-age, which allows a short publish_ahead', 'jwks_max_age: 5s, publish_ahead: 20s', { jwks_max_age: 5, publish_ahead: 20 }],
+    ['a short max-age alone: publish_ahead keeps its 15 min default', 'jwks_max_age: 1s', { jwks_max_age: 1, publish_ahead: 15 * 60 }],
+    // 15 min would be shorter than the cache: the default becomes the minimum instead of an error for a field nobody set.
+    ['a max-age of an hour alone: publish_ahead defaults to its minimum', 'jwks_max_age: 1h', { jwks_max_age: 3600, publish_ahead: 3600 + 15 }],
+    ['the bounds of jwks_max_age', 'jwks_max_age: 1h, publish_ahead: 1h1m', { jwks_max_age: 3600, publish_ahead: 3660 }],
+  ])('accepts signing with %s', (_, yaml, expected) => {
+    expect(parse(minimalYaml(`signing: {${yaml}}\n`)).signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400, ...expected });
   });
 
   it('defaults storage to an SQLite file kubegate.db beside the config file', () => {
@@ -190,7 +200,19 @@ describe('parseConfig: every error names the bad path', () => {
     { name: 'reuse grace over 5 minutes', yaml: minimalYaml().replace('issuer:\n', 'issuer:\n  refresh_reuse_grace: 6m\n'), expected: ['issuer.refresh_reuse_grace: must be between 0s and 300s'] },
     { name: 'rotation period under an hour', yaml: minimalYaml('signing: {rotation_period: 10m}\n'), expected: ['signing.rotation_period: must be between 3600s'] },
     // A new key must be published for longer than the JWKS cache lifetime plus the key-sync interval before it signs.
-    { name: 'publish_ahead under the JWKS cache lifetime', yaml: minimalYaml('signing: {publish_ahead: 60s}\n'), expected: ['signing.publish_ahead: must be between 75s and 86400s (got 60s)'] },
+    {
+      name: 'publish_ahead under the default JWKS cache lifetime',
+      yaml: minimalYaml('signing: {publish_ahead: 60s}\n'),
+      expected: ['signing.publish_ahead: must be at least 75s (got 60s): signing.jwks_max_age (60s) + the 5s key sync + a 10s margin, or a verifier caching the JWKS'],
+    },
+    { name: 'publish_ahead one second short of a short max-age', yaml: minimalYaml('signing: {jwks_max_age: 5s, publish_ahead: 19s}\n'), expected: ['signing.publish_ahead: must be at least 20s (got 19s): signing.jwks_max_age (5s)'] },
+    { name: 'publish_ahead given, shorter than a long max-age', yaml: minimalYaml('signing: {jwks_max_age: 1h, publish_ahead: 15m}\n'), expected: ['signing.publish_ahead: must be at least 3615s (got 900s): signing.jwks_max_age (3600s)'] },
+    { name: 'publish_ahead over a day', yaml: minimalYaml('signing: {publish_ahead: 25h}\n'), expected: ['signing.publish_ahead: must be between 0s and 86400s (got 90000s)'] },
+    { name: 'jwks_max_age zero (every verification a fetch)', yaml: minimalYaml('signing: {jwks_max_age: 0s}\n'), expected: ['signing.jwks_max_age: must be between 1s and 3600s (got 0s)'] },
+    { name: 'jwks_max_age over an hour', yaml: minimalYaml('signing: {jwks_max_age: 2h}\n'), expected: ['signing.jwks_max_age: must be between 1s and 3600s (got 7200s)'] },
+    { name: 'jwks_max_age not a duration', yaml: minimalYaml('signing: {jwks_max_age: short}\n'), expected: ['signing.jwks_max_age: must be a duration such as'] },
+    // The derived default (max-age + 15 s) still has to fit in the rotation period.
+    { name: 'a max-age that leaves no room in the rotation period', yaml: minimalYaml('signing: {jwks_max_age: 1h, rotation_period: 1h}\n'), expected: ['signing.publish_ahead: must be shorter than rotation_period'] },
     { name: 'publish_ahead not shorter than the rotation period', yaml: minimalYaml('signing: {rotation_period: 1h, publish_ahead: 1h}\n'), expected: ['signing.publish_ahead: must be shorter than rotation_period'] },
     { name: 'empty key_encryption_key_file', yaml: minimalYaml('secrets: {key_encryption_key_file: ""}\n'), expected: ['secrets.key_encryption_key_file: must be the path of a file'] },
     { name: 'unknown key in secrets', yaml: minimalYaml('secrets: {key_encryption_key: abc}\n'), expected: ['secrets.key_encryption_key: unknown key'] },

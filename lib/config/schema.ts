@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { DEFAULT_PUBLISH_AHEAD_SECONDS, MIN_PUBLISH_AHEAD_SECONDS } from '../oidc/key-timing';
+import {
+  DEFAULT_JWKS_MAX_AGE_SECONDS,
+  defaultPublishAheadSeconds,
+  JWKS_MAX_AGE_BOUNDS,
+  KEY_SYNC_INTERVAL_SECONDS,
+  MAX_PUBLISH_AHEAD_SECONDS,
+  minPublishAheadSeconds,
+  PUBLISH_AHEAD_MARGIN_SECONDS,
+} from '../oidc/key-timing';
 import { trustEntryProblem } from '../http/client-address';
 import { UpstreamSchema } from '../upstream/registry';
 import { carriable, certificateAuthority, dnsLabel, duration, httpsUrl, issuerUrl } from './fields';
@@ -127,11 +135,28 @@ export const ConfigSchema = z
         algorithm: z.enum(['RS256', 'ES256']).default('RS256'),
         /** How often a new signing key replaces the current one. */
         rotation_period: duration('rotation_period', 3600, 365 * 86400).default(30 * 86400),
-        /** How long a new key is in the JWKS before it signs (lib/oidc/key-timing.ts). */
-        publish_ahead: duration('publish_ahead', MIN_PUBLISH_AHEAD_SECONDS, 86400).default(DEFAULT_PUBLISH_AHEAD_SECONDS),
+        /** The JWKS `Cache-Control: max-age`; publish_ahead must outlast it (lib/oidc/key-timing.ts). */
+        jwks_max_age: duration('jwks_max_age', JWKS_MAX_AGE_BOUNDS.min, JWKS_MAX_AGE_BOUNDS.max).default(DEFAULT_JWKS_MAX_AGE_SECONDS),
+        /** How long a new key is in the JWKS before it signs; omitted: 15 min, or the minimum if jwks_max_age needs more. */
+        publish_ahead: duration('publish_ahead', 0, MAX_PUBLISH_AHEAD_SECONDS).optional(),
       })
-      .default({ algorithm: 'RS256', rotation_period: 30 * 86400, publish_ahead: DEFAULT_PUBLISH_AHEAD_SECONDS })
-      .refine((s) => s.publish_ahead < s.rotation_period, { path: ['publish_ahead'], message: 'must be shorter than rotation_period' }),
+      .default({ algorithm: 'RS256', rotation_period: 30 * 86400, jwks_max_age: DEFAULT_JWKS_MAX_AGE_SECONDS })
+      .transform((s, ctx) => {
+        const publish_ahead = s.publish_ahead ?? defaultPublishAheadSeconds(s.jwks_max_age);
+        const min = minPublishAheadSeconds(s.jwks_max_age);
+        if (publish_ahead < min) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['publish_ahead'],
+            message:
+              `must be at least ${min}s (got ${publish_ahead}s): signing.jwks_max_age (${s.jwks_max_age}s) + the ${KEY_SYNC_INTERVAL_SECONDS}s key sync + a ` +
+              `${PUBLISH_AHEAD_MARGIN_SECONDS}s margin, or a verifier caching the JWKS could get a token signed by a key it has not seen`,
+          });
+        } else if (publish_ahead >= s.rotation_period) {
+          ctx.addIssue({ code: 'custom', path: ['publish_ahead'], message: 'must be shorter than rotation_period' });
+        }
+        return { ...s, publish_ahead };
+      }),
     /** Where the key-encryption key comes from (or $KUBEGATE_KEY_ENCRYPTION_KEY): lib/crypto/kek.ts. */
     secrets: z
       .strictObject({

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../store/errors';
 import type { Store } from '../store/types';
 import type { KeyManager } from './keys';
-import { bodyOf, openTestEnv, type TestEnv } from '../../test/support/fixtures';
+import { bodyOf, ENDPOINT_CONFIG_YAML, openTestEnv, type TestEnv } from '../../test/support/fixtures';
 import { createIssuerRoutes } from './issuer-routes';
 
 let env: TestEnv;
@@ -38,6 +38,17 @@ describe('issuer routes', () => {
     const { keys } = bodyOf<{ keys: Array<Record<string, unknown>> }>(res);
     expect(keys.map((k) => k.kid)).toEqual([env.rt.keys.current().kid]);
     for (const k of keys) for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k).not.toHaveProperty(p);
+  });
+
+  it('announces signing.jwks_max_age as the JWKS max-age, so caches follow the setting publish_ahead was checked against', async () => {
+    const short = await openTestEnv({ yaml: ENDPOINT_CONFIG_YAML.replace('storage:\n', 'signing:\n  jwks_max_age: 5s\n  publish_ahead: 20s\nstorage:\n') });
+    try {
+      expect(short.rt.config.signing).toMatchObject({ jwks_max_age: 5, publish_ahead: 20 });
+      const res = await createIssuerRoutes(short.rt.issuerDeps)('/oidc/jwks')!(get);
+      expect(res.headers['cache-control']).toBe('public, max-age=5');
+    } finally {
+      await short.close();
+    }
   });
 
   // Regression: discovery advertised an authorization_endpoint that only

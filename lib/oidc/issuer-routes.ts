@@ -2,7 +2,7 @@ import type { Store } from '../store/types';
 import { discoveryDocument, ISSUER_PATHS } from './discovery';
 import { MethodNotAllowedError, renderOAuthError } from './errors';
 import { json, NO_STORE, type IssuerRequest, type IssuerResponse } from './http';
-import { JWKS_CACHE_CONTROL as JWKS_CACHE } from './key-timing';
+import { jwksCacheControl } from './key-timing';
 import type { KeyManager, SigningAlg } from './keys';
 import { createReadinessCheck } from './readiness';
 import { handleTokenRequest, type TokenEndpointDeps } from './token-endpoint';
@@ -11,6 +11,8 @@ export interface IssuerRoutesDeps extends TokenEndpointDeps {
   alg: SigningAlg;
   store: Store;
   keys: KeyManager;
+  /** `signing.jwks_max_age`: how long verifiers may cache the JWKS (lib/oidc/key-timing.ts). */
+  jwksMaxAgeSeconds: number;
   /** /readyz: how long the write probe may take (default 2 s). */
   readinessTimeoutMs?: number;
 }
@@ -45,6 +47,7 @@ function signingKeyLoaded(keys: Pick<KeyManager, 'current'>): boolean {
  */
 export function createIssuerRoutes(deps: IssuerRoutesDeps): (path: string) => IssuerHandler | undefined {
   const discoveryBody = JSON.stringify(discoveryDocument(deps.issuer, deps.alg));
+  const jwksCache = jwksCacheControl(deps.jwksMaxAgeSeconds);
   const ready = createReadinessCheck({
     store: deps.store,
     signingKeyLoaded: () => signingKeyLoaded(deps.keys),
@@ -54,7 +57,7 @@ export function createIssuerRoutes(deps: IssuerRoutesDeps): (path: string) => Is
   });
   const routes = new Map<string, IssuerHandler>([
     [ISSUER_PATHS.discovery, onlyGet(deps, () => json(200, discoveryBody, { 'cache-control': METADATA_CACHE }))],
-    [ISSUER_PATHS.jwks, onlyGet(deps, () => json(200, deps.keys.jwksJson(), { 'cache-control': JWKS_CACHE, 'content-type': 'application/jwk-set+json' }))],
+    [ISSUER_PATHS.jwks, onlyGet(deps, () => json(200, deps.keys.jwksJson(), { 'cache-control': jwksCache, 'content-type': 'application/jwk-set+json' }))],
     [ISSUER_PATHS.token, (req) => handleTokenRequest(req, deps)],
     ['/healthz', onlyGet(deps, () => json(200, { status: 'ok' }, NO_STORE))],
     [

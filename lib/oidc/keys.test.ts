@@ -5,7 +5,7 @@ import { openSqliteStore } from '../store/sqlite';
 import type { SigningKeyRow, Store } from '../store/types';
 import { HOUR, MINUTE, SECOND, seedSigningKey, T0, TestClock, testKek } from '../../test/support/fixtures';
 import { signIdToken } from './id-token';
-import { JWKS_MAX_AGE_SECONDS, KEY_SYNC_INTERVAL_SECONDS, MIN_PUBLISH_AHEAD_SECONDS } from './key-timing';
+import { DEFAULT_JWKS_MAX_AGE_SECONDS, KEY_SYNC_INTERVAL_SECONDS, MIN_PUBLISH_AHEAD_SECONDS, minPublishAheadSeconds } from './key-timing';
 import { KeyError, KeyManager, planKeys, type KeyPolicy } from './keys';
 
 const LEAD = MIN_PUBLISH_AHEAD_SECONDS * SECOND;
@@ -161,11 +161,14 @@ describe('KeyManager', () => {
   });
 
   it.each([
-    ['a verifier that honours max-age and never fetches early', 'max-age'],
-    ['a default jose createRemoteJWKSet (10 min cache, refetch on an unknown kid after a 30 s cooldown)', 'jose'],
-  ] as const)('a rotation never fails %s', async (_, kind) => {
+    ['a verifier that honours max-age and never fetches early', 'max-age', DEFAULT_JWKS_MAX_AGE_SECONDS],
+    ['a verifier that honours a 7 s max-age, with publish_ahead at its 22 s minimum', 'max-age', 7],
+    ['a default jose createRemoteJWKSet (10 min cache, refetch on an unknown kid after a 30 s cooldown)', 'jose', DEFAULT_JWKS_MAX_AGE_SECONDS],
+  ] as const)('a rotation never fails %s', async (_, kind, maxAgeSeconds) => {
     // Every second for the whole rotation: the server signs, the verifier verifies with what it holds.
-    const km = await KeyManager.open(store, policy, kek, clock.now());
+    const lead = minPublishAheadSeconds(maxAgeSeconds) * SECOND;
+    const leadPolicy: KeyPolicy = { ...policy, publishAheadMs: lead };
+    const km = await KeyManager.open(store, leadPolicy, kek, clock.now());
     let held = km.jwksJson();
     let fetchedAt = clock.now();
     const fetch = () => {
@@ -176,12 +179,12 @@ describe('KeyManager', () => {
     let failures = 0;
     let rotation: { kid: string; activatesAt: number } | undefined;
     const kidsSigned = new Set<string>();
-    for (let t = start; t < start + LEAD + 3 * MINUTE; t += SECOND) {
+    for (let t = start; t < start + lead + 3 * MINUTE; t += SECOND) {
       clock.set(t);
       // The admin command (its own process) runs between the server's sync ticks: the server learns of it at its next one.
-      if (t === start + 7 * SECOND) rotation = await (await KeyManager.open(store, policy, kek, t)).rotate(t);
+      if (t === start + 7 * SECOND) rotation = await (await KeyManager.open(store, leadPolicy, kek, t)).rotate(t);
       if ((t - start) % (KEY_SYNC_INTERVAL_SECONDS * SECOND) === 0) await km.sync(t);
-      const maxAge = kind === 'max-age' ? JWKS_MAX_AGE_SECONDS * SECOND : 10 * MINUTE;
+      const maxAge = kind === 'max-age' ? maxAgeSeconds * SECOND : 10 * MINUTE;
       if (t - fetchedAt >= maxAge) fetch();
       const token = await sign(km, t);
       kidsSigned.add(decodeProtectedHeader(token).kid!);

@@ -1,13 +1,16 @@
 import { z } from 'zod';
+import { ldapConnector, LdapUpstreamSchema } from './ldap';
+import { githubConnector, GitHubUpstreamSchema } from './github';
 import { localConnector, LocalUpstreamSchema, type LocalUser } from './local';
 import { oidcConnector, OidcUpstreamSchema } from './oidc';
+import { samlConnector, SamlUpstreamSchema } from './saml';
 import type { Connector, UpstreamBaseConfig } from './types';
 
 /**
  * Every upstream kind, once: its schema here and its connector below. A new
  * kind is one module under lib/upstream/<kind>/ and one line in each list.
  */
-const SCHEMAS = [LocalUpstreamSchema, OidcUpstreamSchema] as const;
+const SCHEMAS = [LocalUpstreamSchema, OidcUpstreamSchema, LdapUpstreamSchema, SamlUpstreamSchema, GitHubUpstreamSchema] as const;
 
 export const UPSTREAM_TYPES = SCHEMAS.map((s) => s.shape.type.value);
 
@@ -28,6 +31,12 @@ function connectorOf(u: UpstreamConfig, sources: ConnectorSources): Connector {
       return localConnector(sources.users) as unknown as Connector;
     case 'oidc':
       return oidcConnector as unknown as Connector;
+    case 'ldap':
+      return ldapConnector as unknown as Connector;
+    case 'github':
+      return githubConnector as unknown as Connector;
+    case 'saml':
+      return samlConnector as unknown as Connector;
   }
 }
 

@@ -41,6 +41,8 @@ export interface KubegateSetup {
   reuseGrace?: number;
   /** Seconds a new signing key is published before it signs (signing.publish_ahead). */
   publishAhead?: number;
+  /** The JWKS Cache-Control max-age, seconds (signing.jwks_max_age). */
+  jwksMaxAge?: number;
   /** storage.sqlite.busy_timeout, seconds. */
   busyTimeout?: number;
   /** The config's `server` section (trust_proxy, timeouts, max_connections, token_rate_limit). */
@@ -89,7 +91,11 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
       session_lifetime: '12h',
       refresh_reuse_grace: `${setup.reuseGrace ?? 2}s`,
     },
-    signing: { algorithm: setup.alg ?? 'RS256', ...(setup.publishAhead ? { publish_ahead: `${setup.publishAhead}s` } : {}) },
+    signing: {
+      algorithm: setup.alg ?? 'RS256',
+      ...(setup.jwksMaxAge ? { jwks_max_age: `${setup.jwksMaxAge}s` } : {}),
+      ...(setup.publishAhead ? { publish_ahead: `${setup.publishAhead}s` } : {}),
+    },
     storage: {
       sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full', ...(setup.busyTimeout === undefined ? {} : { busy_timeout: `${setup.busyTimeout}s` }) },
     },
