@@ -314,6 +314,10 @@ export class KyselyStore implements Store {
     return toUser(row);
   }
 
+  async findUsersByUsername(username: string): Promise<User[]> {
+    return (await this.db.selectFrom('users').selectAll().where('username', '=', username).orderBy('created_at').execute()).map(toUser);
+  }
+
   async getUser(id: string): Promise<User | undefined> {
     const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     return r && toUser(r);

@@ -234,6 +234,8 @@ export interface Store {
 
   upsertUser(profile: UserProfile, now: number): Promise<User>;
   getUser(id: string): Promise<User | undefined>;
+  /** Everyone with this (final, prefixed) username, whatever their upstream. */
+  findUsersByUsername(username: string): Promise<User[]>;
 
   createLoginSession(s: Omit<LoginSession, 'created_at' | 'revoked_at' | 'revoke_reason' | 'last_seen_at'>, now: number): Promise<LoginSession>;
   getLoginSession(id: string): Promise<{ session: LoginSession; user: User } | undefined>;
