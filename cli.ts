@@ -13,12 +13,14 @@
  *   revoke-key KID                         withdraw a compromised key at once; a new key signs now
  *   backup FILE                            a consistent copy of the database, while serving
  *   restore                                after restoring a copy: revoke everything issued before
+ *   apiserver-config CLUSTER [--format F]  the kube-apiserver flags, AuthenticationConfiguration and RBAC for a cluster
  *
  * Text output escapes control and bidi characters (a username is whatever
  * someone typed at the sign-in form); `--json` prints JSON lines: one JSON
  * object per session or event, one per line.
  */
 import { parseArgs } from 'node:util';
+import { API_SERVER_SETUP_FORMATS, apiServerSetup, parseKubernetesVersion, renderApiServerSetup, type ApiServerSetupFormat } from './lib/admin/apiserver-config';
 import { backupCommand, resetAfterRestore } from './lib/admin/backup';
 import { AdminError, listSessions, parseAuditKind, resetMfa, revokeSession, revokeUser, showAudit } from './lib/admin/commands';
 import { listKeys, revokeKey, rotateKey } from './lib/admin/keys';
@@ -41,6 +43,12 @@ const USAGE = `usage: kubegate <command>
   revoke-key KID                         withdraw a compromised signing key at once; a new key signs now
   backup FILE                            copy the database to FILE, consistently, while Kubegate serves
   restore                                after restoring a copy: revoke every sign-in, credential and key issued before
+  apiserver-config CLUSTER               what kube-apiserver needs to trust Kubegate for CLUSTER: its flags, the
+                                         AuthenticationConfiguration and RBAC bindings for the allowed groups
+      [--format text|flags|authentication-config|rbac] [--json]  all (default), or one part as it stands
+      [--kube-version 1.34]              the cluster's version: v1 from 1.34, v1beta1 on 1.30-1.33
+      [--username-prefix P] [--groups-prefix P]  prefixes the API server adds (default kubegate:, '' for none)
+      [--ca-file PATH]                   where the issuer's CA goes on the API server host (private CA only)
 --json prints JSON lines: one object per session or event, one per line.`;
 
 function parseCommandLine(argv: string[]) {
@@ -53,6 +61,11 @@ function parseCommandLine(argv: string[]) {
         limit: { type: 'string', default: '50' },
         kind: { type: 'string' },
         json: { type: 'boolean', default: false },
+        format: { type: 'string' },
+        'kube-version': { type: 'string' },
+        'username-prefix': { type: 'string' },
+        'groups-prefix': { type: 'string' },
+        'ca-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -74,6 +87,25 @@ async function main(argv: string[]): Promise<number> {
   const kind = command === 'audit' ? parseAuditKind(values.kind) : undefined;
   const limit = Number(values.limit);
   if (command === 'audit' && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw new AdminError('usage', '--limit must be a whole number from 1 to 10000');
+  if (command === 'apiserver-config') {
+    // The config alone: nothing is opened, so it also runs where the database is not reachable.
+    if (!arg) throw new AdminError('usage', 'apiserver-config needs a cluster name (clusters[].name in the config)');
+    const formatName = values.json ? 'json' : (values.format ?? 'text');
+    if (!(API_SERVER_SETUP_FORMATS as readonly string[]).includes(formatName) || (values.json && values.format !== undefined)) {
+      throw new AdminError('usage', `--format must be one of ${API_SERVER_SETUP_FORMATS.filter((f) => f !== 'json').join(', ')} (or --json alone)`);
+    }
+    const kubernetesMinor = values['kube-version'] === undefined ? undefined : parseKubernetesVersion(values['kube-version']);
+    const config = loadConfigFile(locateConfig(process.env, process.cwd()).file);
+    const setup = apiServerSetup(config, arg, {
+      ...(kubernetesMinor === undefined ? {} : { kubernetesMinor }),
+      ...(values['username-prefix'] === undefined ? {} : { usernamePrefix: values['username-prefix'] }),
+      ...(values['groups-prefix'] === undefined ? {} : { groupsPrefix: values['groups-prefix'] }),
+      ...(values['ca-file'] === undefined ? {} : { caFile: values['ca-file'] }),
+    });
+    const lines = renderApiServerSetup(setup, formatName as ApiServerSetupFormat);
+    if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  }
   if (command === 'backup' || command === 'restore') {
     // The store alone: no signing key is created or loaded.
     const config = loadConfigFile(locateConfig(process.env, process.cwd()).file);

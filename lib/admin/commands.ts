@@ -1,6 +1,6 @@
 import { revokeSession as revokeSessionFor, revokeUserEverywhere } from '../portal/credentials';
 import { AUDIT_KINDS, type AuditKind, type Store } from '../store/types';
-import { AppError } from '../util/errors';
+import { AdminError } from './errors';
 import { escapeForTerminal, iso, jsonLine, table } from './terminal';
 
 /**
@@ -127,8 +127,7 @@ export async function showAudit(store: Store, opts: { limit: number; kind?: Audi
   );
 }
 
-/** An expected failure of an admin command (bad arguments, unknown id): its message is shown, not a stack. */
-export class AdminError extends AppError {}
+export { AdminError };
 
 const ADMIN = { kind: 'admin', by: 'admin-command' } as const;
 const revokeSessionAs = (store: Store, now: number, id: string) => revokeSessionFor({ store, now: () => now }, id, 'revoked_by_admin', ADMIN);
