@@ -6,6 +6,7 @@
  *   sessions [--user NAME] [--json]        active sign-ins
  *   revoke-session ID                      end one sign-in and all its credentials
  *   revoke-user NAME                       end every sign-in of a user (offboarding)
+ *   reset-mfa NAME                         remove a user's second factors and recovery codes
  *   audit [--limit N] [--kind K] [--json]  the newest audit events, oldest first
  *   keys                                   signing keys: which signs, which is next, which are published
  *   rotate-key                             publish the next signing key now; it signs after signing.publish_ahead
@@ -21,7 +22,7 @@
 import { parseArgs } from 'node:util';
 import { API_SERVER_SETUP_FORMATS, apiServerSetup, parseKubernetesVersion, renderApiServerSetup, type ApiServerSetupFormat } from './lib/admin/apiserver-config';
 import { backupCommand, resetAfterRestore } from './lib/admin/backup';
-import { AdminError, listSessions, parseAuditKind, revokeSession, revokeUser, showAudit } from './lib/admin/commands';
+import { AdminError, listSessions, parseAuditKind, resetMfa, revokeSession, revokeUser, showAudit } from './lib/admin/commands';
 import { listKeys, revokeKey, rotateKey } from './lib/admin/keys';
 import { escapeForTerminal } from './lib/admin/terminal';
 import { locateConfig } from './lib/config/bootstrap';
@@ -35,6 +36,7 @@ const USAGE = `usage: kubegate <command>
   sessions [--user NAME] [--json]        list active sign-ins
   revoke-session ID                      end one sign-in and every credential minted from it
   revoke-user NAME                       end every sign-in of a user
+  reset-mfa NAME                         remove a user's second factors and recovery codes
   audit [--limit N] [--kind K] [--json]  show the newest audit events, oldest first
   keys                                   list signing keys: which signs, which is next, which are published
   rotate-key                             publish the next signing key now; it signs after signing.publish_ahead
@@ -133,6 +135,10 @@ async function main(argv: string[]): Promise<number> {
       case 'revoke-user':
         if (!arg) throw new AdminError('usage', 'revoke-user needs a username');
         lines = await revokeUser(rt.store, arg, now);
+        break;
+      case 'reset-mfa':
+        if (!arg) throw new AdminError('usage', 'reset-mfa needs a username');
+        lines = await resetMfa(rt.store, arg, now);
         break;
       case 'audit':
         lines = await showAudit(rt.store, { limit, kind, format });

@@ -8,6 +8,7 @@ import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } fro
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
 import { UserCodeThrottle, type DeviceDeps } from './oidc/device';
+import { mfaPolicyOf } from './mfa/config';
 import { startMaintenance } from './store/maintenance';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -24,6 +25,8 @@ export interface Runtime {
   now: () => number;
   /** Secret from which next-auth derives its cookie keys; shared by every replica through the store. */
   authSecret: string;
+  /** Seals secrets kept in the store (TOTP secrets, upstream refresh tokens): lib/crypto/kek.ts. */
+  kek: KeyEncryptionKey;
   issuerDeps: IssuerRoutesDeps;
   /** What minting a credential needs (cluster pages, downloads). */
   mintDeps: MintDeps;
@@ -143,10 +146,11 @@ export async function createRuntime(
     log,
     now,
     authSecret,
+    kek,
     clusters,
     rechecker,
-    authzDeps: { issuer: config.issuer.url, store, clients, clusters, userCodes: new UserCodeThrottle(), now, log },
-    mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now },
+    authzDeps: { issuer: config.issuer.url, store, clients, clusters, userCodes: new UserCodeThrottle(), mfaPolicy: mfaPolicyOf(config), now, log },
+    mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now, mfaPolicy: mfaPolicyOf(config) },
     issuerDeps: {
       issuer: config.issuer.url,
       alg,
@@ -159,6 +163,7 @@ export async function createRuntime(
       refreshKey,
       config,
       rechecker,
+      mfaPolicy: mfaPolicyOf(config),
       throttle: guards.throttle,
       denials: guards.denials,
       now,

@@ -16,6 +16,9 @@ export default async function PortalLayout({ children }: { children: React.React
             <Link href="/sessions" className={buttonStyles.ghost}>
               Sessions
             </Link>
+            <Link href="/security" className={buttonStyles.ghost}>
+              Security
+            </Link>
             <span className="hidden text-sm text-slate-600 sm:inline dark:text-slate-300" data-testid="header-username">
               {user.username}
             </span>

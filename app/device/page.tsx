@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { redirect } from 'next/navigation';
 import { buttonStyles, cardStyles, cn, inputStyles } from '@/components/ui/styles';
 import { lookupUserCode, type LookupResult } from '@/lib/oidc/device';
+import { sessionHasMfa } from '@/lib/mfa/policy';
 import { portalSession } from '@/lib/portal/session';
 import { approveDeviceAction, denyDeviceAction } from './actions';
 
@@ -49,6 +50,10 @@ export default async function DevicePage({ searchParams }: { searchParams: Promi
   let lookup: LookupResult | undefined;
   if (userCode !== undefined && !result) {
     lookup = await lookupUserCode(rt.authzDeps, userCode, { user, clientIp: (await headers()).get('x-kubegate-client-ip') });
+    // Step-up before approving for a cluster that asks for a second factor this session has not shown.
+    if (lookup.status === 'found' && rt.clusters.get(lookup.view.cluster)?.require_mfa && !sessionHasMfa(s.ctx.session)) {
+      redirect(`/mfa?next=${encodeURIComponent(`/device?user_code=${userCode}`)}`);
+    }
   }
   return (
     <main className="mx-auto max-w-lg space-y-6 px-4 py-12">

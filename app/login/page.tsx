@@ -2,7 +2,7 @@ import type { Metadata } from 'next';
 import { redirect } from 'next/navigation';
 import { buttonStyles, cardStyles, cn, inputStyles } from '@/components/ui/styles';
 import { signInErrorMessage } from '@/lib/portal/messages';
-import { currentPortalSession } from '@/lib/portal/session';
+import { currentSignedIn } from '@/lib/portal/session';
 import { getRuntime } from '@/lib/runtime-global';
 import { safeNext } from '@/lib/upstream/redirect-flow';
 import { upstreamsOf } from '@/lib/upstream/registry';
@@ -11,10 +11,11 @@ import { signInWithPassword, signInWithUpstream } from './actions';
 export const metadata: Metadata = { title: 'Sign in' };
 
 export default async function LoginPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
-  const [rt, params, current] = await Promise.all([getRuntime(), searchParams, currentPortalSession()]);
+  const [rt, params, current] = await Promise.all([getRuntime(), searchParams, currentSignedIn()]);
   const next = safeNext(params.next);
-  // prompt=login (the authorization endpoint's prompt=login or max_age): sign in again, though signed in.
-  if (current && params.prompt !== 'login') redirect(next);
+  // Signed in already: on to where the person was going, through the second factor if it is still due;
+  // unless prompt=login (the authorization endpoint's prompt=login or max_age): sign in again, though signed in.
+  if (current && params.prompt !== 'login') redirect(current.stage === 'complete' ? next : `/mfa?next=${encodeURIComponent(next)}`);
   const error = signInErrorMessage(params.error);
   const { branding } = rt.config;
   const upstreams = [...upstreamsOf(rt.config).values()].map(({ config, connector }) => ({

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ALICE, openTestEnv, type TestEnv } from '../../test/support/fixtures';
 import { AUDIT_KINDS } from '../store/types';
 import { AppError } from '../util/errors';
-import { AdminError, listSessions, parseAuditKind, revokeSession, revokeUser, showAudit } from './commands';
+import { AdminError, listSessions, parseAuditKind, resetMfa, revokeSession, revokeUser, showAudit } from './commands';
 
 // What a terminal acts on: C0 (ESC, BEL, line breaks…), DEL, C1, bidi controls, line separators.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -106,5 +106,17 @@ describe('admin commands', () => {
       expect((err as AdminError).code).toBe('unknown_kind');
       for (const kind of AUDIT_KINDS) expect((err as Error).message).toContain(`  ${kind}`);
     }
+  });
+
+  it('reset-mfa removes a user’s factors and recovery codes, audited; an unknown user is an error', async () => {
+    const { user } = await env.signIn(ALICE);
+    await env.store.addMfaFactor({ id: '00000000-0000-4000-8000-000000000001', user_id: user.id, kind: 'totp', name: 'Phone', data: 'x', credential_id: null, confirmed: true }, env.clock.now());
+    await env.store.replaceRecoveryCodes(user.id, ['a', 'b'], env.clock.now(), { kind: 'mfa.recovery_regenerated' });
+    expect(await resetMfa(env.store, 'alice', env.clock.now())).toEqual([
+      'reset second factors of alice (upstream local): 1 factor(s) and 2 recovery code(s) removed',
+    ]);
+    expect(await env.store.listMfaFactors(user.id)).toEqual([]);
+    expect((await env.store.listAudit({ limit: 1, kind: 'mfa.reset' }))[0]).toMatchObject({ user_id: user.id, details: { by: 'admin-command', factors: 1, recovery_codes: 2 } });
+    await expect(resetMfa(env.store, 'nobody', env.clock.now())).rejects.toBeInstanceOf(AdminError);
   });
 });

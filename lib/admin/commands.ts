@@ -78,6 +78,22 @@ export async function revokeUser(store: Store, username: string, now: number): P
   return [count ? `revoked ${count} session(s) of ${show(username)} and every credential minted from them` : `no active sessions for ${show(username)}`];
 }
 
+/**
+ * A person lost every authenticator: their factors and recovery codes are
+ * removed (audited), and their next sign-in enrolls anew where the policy asks.
+ * Their open sessions keep what they showed; `revoke-user` ends those.
+ */
+export async function resetMfa(store: Store, username: string, now: number): Promise<string[]> {
+  const users = await store.findUsersByUsername(username);
+  if (users.length === 0) throw new AdminError('not_found', `no user ${show(username)}`);
+  const lines: string[] = [];
+  for (const u of users) {
+    const r = await store.resetMfa(u.id, now, { kind: 'mfa.reset', user_id: u.id, username: u.username, details: { by: ADMIN.by, upstream: u.upstream } });
+    lines.push(`reset second factors of ${show(u.username)} (upstream ${show(u.upstream)}): ${r.factors} factor(s) and ${r.recovery_codes} recovery code(s) removed`);
+  }
+  return lines;
+}
+
 /** `--kind`: one of AUDIT_KINDS, or an error that lists them. */
 export function parseAuditKind(raw: string | undefined): AuditKind | undefined {
   if (raw === undefined) return undefined;

@@ -106,7 +106,9 @@ export function authConfig(rt: Runtime): NextAuthConfig {
         async authorize(raw) {
           const parsed = TicketCredentials.safeParse(raw);
           if (!parsed.success) throw new RefusedSignIn('invalid_response');
-          const sid = await redeemTicket(deps, parsed.data, await requestMeta()).catch((err: unknown) => {
+          const bound = upstreams.get(parsed.data.upstream);
+          if (!bound) throw new RefusedSignIn('unknown_upstream');
+          const sid = await redeemTicket(deps, bound, parsed.data, await requestMeta()).catch((err: unknown) => {
             throw new RefusedSignIn(err instanceof UpstreamRefusal ? err.code : 'invalid_response');
           });
           const user = { id: sid };

@@ -130,7 +130,7 @@ describe('parseConfig: the full example', () => {
 
   it('defaults a cluster to namespace "default", to every signed-in user, and to no group mappings or extra groups', () => {
     const c = parse(minimalYaml('clusters:\n' + cluster('')));
-    expect(c.clusters[0]).toEqual({ name: 'a', server: 'https://a.example.com', client_id: 'a', default_namespace: 'default', allowed_groups: [], group_mappings: {}, extra_groups: [] });
+    expect(c.clusters[0]).toEqual({ name: 'a', server: 'https://a.example.com', client_id: 'a', default_namespace: 'default', allowed_groups: [], group_mappings: {}, extra_groups: [], require_mfa: false });
   });
 
   it.each([

@@ -29,6 +29,8 @@ export const ClusterSchema = z.strictObject({
   default_namespace: dnsLabel.default('default'),
   /** Groups that may see and use this cluster; omitted or empty means every signed-in user. */
   allowed_groups: z.array(z.string().min(1)).default([]),
+  /** Opening this cluster, or minting for it, needs a second factor on the session (step-up). */
+  require_mfa: z.boolean().default(false),
   /**
    * Group names in this cluster's tokens (lib/oidc/cluster-groups.ts): each
    * group as Kubegate knows it (after the upstream's groups_prefix) is renamed
@@ -221,6 +223,17 @@ export const ConfigSchema = z
       })
       .default({ retention: 90 * 86400 }),
     server: ServerSchema.default(SERVER_DEFAULTS),
+    /** Who must show a second factor (lib/mfa/policy.ts); clusters can ask too (`require_mfa`). */
+    mfa: z
+      .strictObject({
+        /** Everyone, whatever their groups. */
+        required: z.boolean().default(false),
+        /** Members of these groups (final names, as in tokens). */
+        required_groups: z.array(z.string().min(1)).default([]),
+        /** The name authenticator apps show for Kubegate's TOTP entries (default: branding.title). */
+        totp_issuer: z.string().min(1).max(60).optional(),
+      })
+      .default({ required: false, required_groups: [] }),
     clusters: z.array(ClusterSchema).default([]),
     clients: z.array(ClientSchema).default([]),
     upstreams: z.array(UpstreamSchema).default([]),

@@ -50,6 +50,7 @@ export function isSealed(value: string): boolean {
 export const rowId = {
   signingKey: (kid: string) => `signing_keys/${kid}`,
   serverSecret: (name: string) => `server_secrets/${name}`,
+  mfaFactor: (id: string) => `mfa_factors/${id}`,
   /**
    * A person's upstream re-check state (lib/upstream/recheck.ts), bound to
    * their (upstream, subject): another person's ciphertext is refused.

@@ -127,6 +127,18 @@ describe('POST /oidc/authorize (OIDC Core §3.1.2.1)', () => {
 });
 
 describe('/authorize/continue', () => {
+  it('a session that has not shown a second factor the policy asks for is sent through step-up, and no code is made', async () => {
+    const id = requestIdOf(await authorize(KUBELOGIN));
+    env.clock.advance(SECOND);
+    const browser = await env.signIn(undefined, { amr: ['pwd'] });
+    const deps = { ...env.rt.authzDeps, mfaPolicy: { everyone: true, groups: [] } };
+    const out = await continueAuthorization(deps, id, browser);
+    expect(out).toEqual({ kind: 'login', location: `${ISSUER}/mfa?next=${encodeURIComponent(`/authorize/continue?request=${id}`)}` });
+    // The request waits for the way back; with the second factor shown, the code comes.
+    const stepped = { ...browser, session: { ...browser.session, amr: ['pwd', 'otp', 'mfa'] } };
+    expect((await continueAuthorization(deps, id, stepped)).kind).toBe('redirect');
+  });
+
   it('without a session: to sign-in, with the way back; then a code bound to the request', async () => {
     const id = requestIdOf(await authorize(KUBELOGIN));
     const first = await continueAuthorization(env.rt.authzDeps, id, undefined);

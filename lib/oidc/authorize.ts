@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mayUseCluster } from '../access';
+import { mfaRequired, sessionHasMfa, type MfaPolicy } from '../mfa/policy';
 import { StoreUnavailableError } from '../store/errors';
 import type { LoginSession, Store, User } from '../store/types';
 import type { Logger } from '../util/log';
@@ -41,6 +42,10 @@ export interface AuthorizeDeps {
   issuer: string;
   store: Store;
   clients: ReadonlyMap<string, OAuthClient>;
+  /** For step-up: a cluster can ask for a second factor (`require_mfa`). */
+  clusters?: ReadonlyMap<string, { require_mfa?: boolean }>;
+  /** Who must have shown a second factor (config `mfa`). */
+  mfaPolicy?: MfaPolicy;
   now: () => number;
   log: Logger;
 }
@@ -298,6 +303,11 @@ export async function continueAuthorization(
     const next = JSON.stringify({ ...pending, logins: pending.logins + 1 });
     if (!(await deps.store.replaceEphemeral(NS_REQUEST, requestId, raw, next, now))) return expired;
     return { kind: 'login', location: loginLocation(requestId, pending, browser !== undefined) };
+  }
+  // A second factor the policy or the cluster asks for, and this session has not shown: step-up, then back here.
+  const cluster = deps.clusters?.get(client.cluster);
+  if (deps.mfaPolicy && mfaRequired(deps.mfaPolicy, browser!.user.groups, cluster) && !sessionHasMfa(browser!.session)) {
+    return { kind: 'login', location: `${deps.issuer}/mfa?next=${encodeURIComponent(`/authorize/continue?request=${requestId}`)}` };
   }
   // The request is used up here, whatever comes next: one request, one code.
   if ((await deps.store.takeEphemeral(NS_REQUEST, requestId, now)) === undefined) return expired;

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { mayUseCluster } from '../access';
 import type { ResolvedCluster } from '../config/load';
+import type { MfaPolicy } from '../mfa/policy';
 import type { LoginSession, Store, User } from '../store/types';
 import type { Logger } from '../util/log';
 import { authenticateClient, type OAuthClient } from './client-auth';
@@ -120,6 +121,8 @@ export interface DeviceDeps {
   clients: ReadonlyMap<string, OAuthClient>;
   clusters: ReadonlyMap<string, ResolvedCluster>;
   userCodes: UserCodeThrottle;
+  /** Who must have shown a second factor (config `mfa`); a cluster can ask too. */
+  mfaPolicy?: MfaPolicy;
   now: () => number;
   log: Logger;
 }

@@ -33,7 +33,8 @@ export function discoveryDocument(issuer: string, alg: SigningAlg) {
     id_token_signing_alg_values_supported: [alg],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     scopes_supported: ['openid', 'profile', 'email', 'groups', 'offline_access'],
-    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'name', 'email', 'preferred_username', 'groups', 'amr'],
+    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'name', 'email', 'preferred_username', 'groups', 'amr', 'acr'],
+    acr_values_supported: ['aal1', 'aal2'],
     prompt_values_supported: ['none', 'login'],
     // RFC 9207: every authorization response carries `iss`.
     authorization_response_iss_parameter_supported: true,

@@ -1,4 +1,5 @@
 import { SignJWT, type JWTPayload } from 'jose';
+import { acrOf } from '../mfa/policy';
 import type { LoginSession, User } from '../store/types';
 import type { ActiveKey } from './keys';
 
@@ -41,6 +42,8 @@ export function idTokenClaims(i: IdTokenInput): IdTokenClaims | undefined {
     preferred_username: i.user.username,
     groups: i.user.groups,
     amr: i.session.amr,
+    // aal2 once two factors were proven (here or upstream): an API server can require it (README, MFA).
+    acr: acrOf(i.session.amr),
   };
   if (i.nonce !== undefined) claims.nonce = i.nonce;
   if (i.user.name) claims.name = i.user.name;

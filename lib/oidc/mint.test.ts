@@ -100,4 +100,20 @@ describe('mintCredential', () => {
     const s = await env.signIn({ ...BOB, groups: [] });
     await expect(mintCredential(deps(), { ...s, cluster: env.cluster('staging'), origin: 'page' })).resolves.toMatchObject({ family: { cluster: 'staging' } });
   });
+
+  it('mints nothing before a required second factor: a group the policy names, or a cluster that asks', async () => {
+    const policy = { everyone: false, groups: ['admins'] };
+    const admin = await env.signIn({ ...BOB, subject: 'adm', groups: ['admins'] }, { amr: ['pwd'] });
+    const before = await storeSnapshot(env.store);
+    await expect(mintCredential({ ...deps(), mfaPolicy: policy }, { ...admin, cluster: env.cluster('staging'), origin: 'page' })).rejects.toMatchObject({ reason: 'mfa_required' });
+    const dev = await env.signIn({ ...BOB, groups: [] }, { amr: ['pwd'] });
+    const stepUp = { ...env.cluster('staging'), require_mfa: true };
+    await expect(mintCredential({ ...deps(), mfaPolicy: policy }, { ...dev, cluster: stepUp, origin: 'page' })).rejects.toBeInstanceOf(NoAccessError);
+    expect(await storeSnapshot(env.store)).not.toBe('');
+    const withMfa = await env.signIn({ ...BOB, subject: 'adm', groups: ['admins'] }, { amr: ['pwd', 'otp', 'mfa'] });
+    const m = await mintCredential({ ...deps(), mfaPolicy: policy }, { ...withMfa, cluster: stepUp, origin: 'page' });
+    const { payload } = await jwtVerify(m.idToken, createLocalJWKSet(JSON.parse(env.rt.keys.jwksJson())), { currentDate: new Date(env.clock.now()) });
+    expect(payload).toMatchObject({ amr: ['pwd', 'otp', 'mfa'], acr: 'aal2' });
+    void before;
+  });
 });

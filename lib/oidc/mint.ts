@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mayUseCluster } from '../access';
+import { mfaRequired, sessionHasMfa, type MfaPolicy } from '../mfa/policy';
 import { AppError } from '../util/errors';
 import type { ResolvedCluster } from '../config/load';
 import type { CredentialOrigin, Family, LoginSession, Store, User } from '../store/types';
@@ -8,12 +9,16 @@ import { idTokenClaims, signIdToken } from './id-token';
 import type { KeyManager } from './keys';
 import { hashRefreshToken, newRefreshToken } from './refresh-tokens';
 
+const NO_MFA: MfaPolicy = { everyone: false, groups: [] };
+
 export interface MintDeps {
   issuer: string;
   store: Store;
   keys: KeyManager;
   idTokenLifetimeSeconds: number;
   now: () => number;
+  /** Who must have shown a second factor (config `mfa`); a cluster can ask too (`require_mfa`). Omitted: nobody. */
+  mfaPolicy?: MfaPolicy;
 }
 
 export interface MintedCredential {
@@ -30,8 +35,8 @@ export interface MintedCredential {
  * sign-in saying so; a cluster answers 404, exactly like one that does not exist.
  */
 export class NoAccessError extends AppError {
-  constructor(readonly reason: 'session_inactive' | 'cluster_not_allowed') {
-    super('no_access', reason === 'session_inactive' ? 'the login session has ended' : 'no such cluster');
+  constructor(readonly reason: 'session_inactive' | 'cluster_not_allowed' | 'mfa_required') {
+    super('no_access', reason === 'session_inactive' ? 'the login session has ended' : reason === 'mfa_required' ? 'a second factor is required first' : 'no such cluster');
   }
 }
 
@@ -60,6 +65,8 @@ export async function mintCredential(
   const { session, user, cluster } = input;
   if (session.revoked_at !== null || now >= session.expires_at) throw new NoAccessError('session_inactive');
   if (!mayUseCluster(cluster, user.groups)) throw new NoAccessError('cluster_not_allowed');
+  // The last line of defence: whatever page or grant asked, nothing is minted before a required second factor.
+  if (mfaRequired(deps.mfaPolicy ?? NO_MFA, user.groups, cluster) && !sessionHasMfa(session)) throw new NoAccessError('mfa_required');
   // Built before anything is written: a session ending within this second
   // would give an id_token expired at birth, so nothing is minted.
   const claims = idTokenClaims({

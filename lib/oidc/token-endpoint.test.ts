@@ -93,6 +93,7 @@ describe('token endpoint: a successful refresh', () => {
       preferred_username: 'alice',
       groups: ['ops', 'dev'],
       amr: ['pwd'],
+      acr: 'aal1',
       email: 'alice@example.com',
       name: 'Alice Admin',
     });

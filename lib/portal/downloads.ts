@@ -58,6 +58,11 @@ export async function handleKubeconfigDownload(req: Request, clusterName?: strin
   } catch (err) {
     if (!(err instanceof NoAccessError)) throw err;
     if (err.reason === 'session_inactive') return new Response(null, { status: 303, headers: { location: '/login?error=session_ended', 'cache-control': 'no-store' } });
+    if (err.reason === 'mfa_required') {
+      // Step-up first, then back to the page the download was asked from.
+      const back = clusterName === undefined ? '/' : `/clusters/${clusterName}`;
+      return new Response(null, { status: 303, headers: { location: `/mfa?next=${encodeURIComponent(back)}`, 'cache-control': 'no-store' } });
+    }
     return plain(404, 'Not found.');
   }
   return kubeconfigResponse(kubeconfigYaml(specs), kubeconfigFileName(clusterName));

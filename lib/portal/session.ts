@@ -6,7 +6,9 @@ import { resolveWebSession, webSessionPolicy, type WebSessionEnd } from '../auth
 import type { Runtime } from '../runtime';
 import { getRuntime } from '../runtime-global';
 import type { LoginSession, User } from '../store/types';
+import { stageOf } from '../mfa/service';
 import { revokeSession } from './credentials';
+import { mfaDeps } from './mfa';
 
 export interface PortalContext {
   rt: Runtime;
@@ -15,7 +17,12 @@ export interface PortalContext {
   user: User;
 }
 
-export type PortalSession = { status: 'active'; ctx: PortalContext } | { status: 'signed_out' } | { status: 'ended'; reason: WebSessionEnd };
+export type PortalSession =
+  | { status: 'active'; ctx: PortalContext }
+  /** First factor done; a second one is required: shown ('second_factor') or enrolled first ('enrollment'). */
+  | { status: 'second_factor' | 'enrollment'; ctx: PortalContext }
+  | { status: 'signed_out' }
+  | { status: 'ended'; reason: WebSessionEnd };
 
 /**
  * The signed-in person for this request, checked against the store and the
@@ -45,8 +52,19 @@ export const portalSession = cache(async (): Promise<PortalSession> => {
     s.sid,
   );
   if (result.status === 'ended') return result;
-  return { status: 'active', ctx: { rt, session: result.session, user: result.user } };
+  const ctx = { rt, session: result.session, user: result.user };
+  // Only a complete session sees clusters, mints, or acts on sessions (lib/mfa/policy.ts loginStage).
+  const stage = await stageOf(mfaDeps(rt), result.session, result.user);
+  return stage === 'complete' ? { status: 'active', ctx } : { status: stage, ctx };
 });
+
+/** For the second-factor pages: the signed-in person whether or not the second factor is done yet. */
+export async function currentSignedIn(): Promise<(PortalContext & { stage: 'complete' | 'second_factor' | 'enrollment' }) | undefined> {
+  const s = await portalSession();
+  if (s.status === 'active') return { ...s.ctx, stage: 'complete' };
+  if (s.status === 'second_factor' || s.status === 'enrollment') return { ...s.ctx, stage: s.status };
+  return undefined;
+}
 
 /** For actions and routes: the signed-in person, or undefined. */
 export async function currentPortalSession(): Promise<PortalContext | undefined> {
@@ -58,6 +76,7 @@ export async function currentPortalSession(): Promise<PortalContext | undefined>
 export async function requirePortalSession(): Promise<PortalContext> {
   const s = await portalSession();
   if (s.status === 'active') return s.ctx;
+  if (s.status === 'second_factor' || s.status === 'enrollment') redirect('/mfa');
   redirect(s.status === 'ended' ? `/login?error=${s.reason}` : '/login');
 }
 

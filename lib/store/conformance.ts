@@ -561,6 +561,76 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    describe('second factors', () => {
+      const totp = (userId: string, id = randomUUID()) => ({ id, user_id: userId, kind: 'totp' as const, name: 'Phone', data: 'sealed', credential_id: null, confirmed: false });
+
+      it('keeps a TOTP factor unconfirmed until a code confirms it, once, with an audit event', async () => {
+        const { user } = await session();
+        const f = await store.addMfaFactor(totp(user.id), T0);
+        expect(f).toMatchObject({ confirmed_at: null, counter: null, last_used_at: null });
+        expect(await store.confirmMfaFactor(user.id, f.id, 100, T0 + 1, audit('mfa.enrolled', { user_id: user.id }))).toBe(true);
+        expect(await store.confirmMfaFactor(user.id, f.id, 101, T0 + 2, audit('mfa.enrolled', { user_id: user.id }))).toBe(false);
+        expect(await store.listMfaFactors(user.id)).toMatchObject([{ id: f.id, confirmed_at: T0 + 1, counter: 100, last_used_at: T0 + 1 }]);
+        expect(await store.listAudit({ limit: 5, kind: 'mfa.enrolled' })).toHaveLength(1);
+      });
+
+      it('moves a counter only forward: the same TOTP step never works twice, even concurrently', async () => {
+        const { user } = await session();
+        const f = await store.addMfaFactor({ ...totp(user.id), confirmed: true }, T0);
+        expect(await store.advanceMfaCounter(f.id, 5, T0)).toBe(true);
+        const race = await Promise.all([store.advanceMfaCounter(f.id, 6, T0), store.advanceMfaCounter(f.id, 6, T0)]);
+        expect(race.filter(Boolean)).toHaveLength(1);
+        expect(await store.advanceMfaCounter(f.id, 4, T0)).toBe(false);
+      });
+
+      it("removes only the person's own factor", async () => {
+        const a = await session();
+        const b = await session({}, await store.upsertUser({ ...profile(), subject: 'other' }, T0));
+        const f = await store.addMfaFactor({ ...totp(a.user.id), confirmed: true }, T0);
+        expect(await store.removeMfaFactor(b.user.id, f.id, T0, audit('mfa.removed'))).toBe(false);
+        expect(await store.removeMfaFactor(a.user.id, f.id, T0, audit('mfa.removed'))).toBe(true);
+        expect(await store.listMfaFactors(a.user.id)).toEqual([]);
+      });
+
+      it('finds a WebAuthn factor by its credential id, which is unique across people', async () => {
+        const { user } = await session();
+        await store.addMfaFactor({ id: randomUUID(), user_id: user.id, kind: 'webauthn', name: 'Key', data: '{}', credential_id: 'cred-1', confirmed: true, counter: 0 }, T0);
+        expect((await store.getMfaFactorByCredentialId('cred-1'))?.user_id).toBe(user.id);
+        await expect(
+          store.addMfaFactor({ id: randomUUID(), user_id: user.id, kind: 'webauthn', name: 'Key 2', data: '{}', credential_id: 'cred-1', confirmed: true }, T0),
+        ).rejects.toThrow();
+      });
+
+      it('spends each recovery code once; a new set replaces the old one', async () => {
+        const { user } = await session();
+        await store.replaceRecoveryCodes(user.id, ['h1', 'h2'], T0, audit('mfa.recovery_regenerated', { user_id: user.id }));
+        const uses = await Promise.all([1, 2].map(() => store.useRecoveryCode(user.id, 'h1', T0, audit('mfa.recovery_used'))));
+        expect(uses.filter(Boolean)).toHaveLength(1);
+        expect(await store.countRecoveryCodes(user.id)).toEqual({ total: 2, unused: 1 });
+        expect(await store.listAudit({ limit: 5, kind: 'mfa.recovery_used' })).toHaveLength(1);
+        await store.replaceRecoveryCodes(user.id, ['h3'], T0, audit('mfa.recovery_regenerated'));
+        expect(await store.useRecoveryCode(user.id, 'h2', T0, audit('mfa.recovery_used'))).toBe(false);
+        expect(await store.countRecoveryCodes(user.id)).toEqual({ total: 1, unused: 1 });
+      });
+
+      it('an admin reset removes every factor and code, audited with the counts', async () => {
+        const { user } = await session();
+        await store.addMfaFactor({ ...totp(user.id), confirmed: true }, T0);
+        await store.replaceRecoveryCodes(user.id, ['h1', 'h2'], T0, audit('mfa.recovery_regenerated'));
+        expect(await store.resetMfa(user.id, T0, audit('mfa.reset', { details: { by: 'cli' } }))).toEqual({ factors: 1, recovery_codes: 2 });
+        expect(await store.listMfaFactors(user.id)).toEqual([]);
+        expect((await store.listAudit({ limit: 5, kind: 'mfa.reset' }))[0]?.details).toEqual({ by: 'cli', factors: 1, recovery_codes: 2 });
+      });
+
+      it('elevates a live login session: its amr (and so every later refresh) says MFA; a revoked one stays', async () => {
+        const s = await session({ amr: ['pwd'] });
+        expect(await store.elevateLoginSession(s.session.id, ['pwd', 'otp', 'mfa'], T0, audit('mfa.verified'))).toBe(true);
+        expect((await store.getLoginSession(s.session.id))?.session.amr).toEqual(['pwd', 'otp', 'mfa']);
+        await store.revokeLoginSession(s.session.id, 'sign_out', T0, audit('session.logout'));
+        expect(await store.elevateLoginSession(s.session.id, ['pwd', 'mfa'], T0, audit('mfa.verified'))).toBe(false);
+      });
+    });
+
     describe('ephemeral records', () => {
       it('inserts once: a live key refuses a second put, an expired one is taken over', async () => {
         expect(await store.putEphemeral('saml.replay', 'id-1', 'a', T0 + MIN, T0)).toBe(true);

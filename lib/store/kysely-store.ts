@@ -7,6 +7,7 @@ import type {
   AuditInput,
   Family,
   LoginSession,
+  MfaFactor,
   NewFamily,
   PruneCounts,
   PruneOptions,
@@ -47,6 +48,11 @@ interface SigningKeysTable {
   expires_at: Num | null; revoked_at: Num | null;
 }
 interface MetaTable { name: string; value: string }
+interface MfaFactorsTable {
+  id: string; user_id: string; kind: string; name: string; data: string; credential_id: string | null; created_at: Num;
+  confirmed_at: Num | null; last_used_at: Num | null; counter: Num | null;
+}
+interface RecoveryCodesTable { user_id: string; hash: string; created_at: Num; used_at: Num | null }
 interface EphemeralTable { ns: string; key: string; value: string; expires_at: Num }
 interface ServerSecretsTable { name: string; value: string; created_at: Num }
 interface AuditEventsTable {
@@ -63,6 +69,19 @@ export interface Database {
   audit_events: AuditEventsTable;
   kubegate_meta: MetaTable;
   ephemeral: EphemeralTable;
+  mfa_factors: MfaFactorsTable;
+  recovery_codes: RecoveryCodesTable;
+}
+
+function toFactor(r: MfaFactorsTable): MfaFactor {
+  return {
+    ...r,
+    kind: r.kind as MfaFactor['kind'],
+    created_at: num(r.created_at),
+    confirmed_at: numOrNull(r.confirmed_at),
+    last_used_at: numOrNull(r.last_used_at),
+    counter: numOrNull(r.counter),
+  };
 }
 
 const num = (v: Num): number => (typeof v === 'number' ? v : Number(v));
@@ -320,6 +339,10 @@ export class KyselyStore implements Store {
       .returning(USER_COLUMNS)
       .executeTakeFirstOrThrow();
     return toUser(row);
+  }
+
+  async findUsersByUsername(username: string): Promise<User[]> {
+    return (await this.db.selectFrom('users').selectAll().where('username', '=', username).orderBy('created_at').execute()).map(toUser);
   }
 
   async getUser(id: string): Promise<User | undefined> {
@@ -619,6 +642,133 @@ export class KyselyStore implements Store {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  async listMfaFactors(userId: string): Promise<MfaFactor[]> {
+    return (await this.db.selectFrom('mfa_factors').selectAll().where('user_id', '=', userId).orderBy('created_at').execute()).map(toFactor);
+  }
+
+  async getMfaFactorByCredentialId(credentialId: string): Promise<MfaFactor | undefined> {
+    const r = await this.db.selectFrom('mfa_factors').selectAll().where('credential_id', '=', credentialId).executeTakeFirst();
+    return r && toFactor(r);
+  }
+
+  async addMfaFactor(
+    f: Pick<MfaFactor, 'id' | 'user_id' | 'kind' | 'name' | 'data' | 'credential_id'> & { confirmed: boolean; counter?: number | null },
+    now: number,
+    audit?: AuditInput,
+  ): Promise<MfaFactor> {
+    const row: MfaFactorsTable = {
+      id: f.id,
+      user_id: f.user_id,
+      kind: f.kind,
+      name: f.name,
+      data: f.data,
+      credential_id: f.credential_id,
+      created_at: now,
+      confirmed_at: f.confirmed ? now : null,
+      last_used_at: null,
+      counter: f.counter ?? null,
+    };
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('mfa_factors').values(row).execute();
+      if (audit) await this.audit(trx, audit, now);
+    });
+    return toFactor(row);
+  }
+
+  async confirmMfaFactor(userId: string, id: string, counter: number, now: number, audit: AuditInput): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('mfa_factors')
+        .set({ confirmed_at: now, last_used_at: now, counter })
+        .where('id', '=', id)
+        .where('user_id', '=', userId)
+        .where('confirmed_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await this.audit(trx, audit, now);
+      return true;
+    });
+  }
+
+  async removeMfaFactor(userId: string, id: string, now: number, audit: AuditInput): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx.deleteFrom('mfa_factors').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      if (Number(r.numDeletedRows) !== 1) return false;
+      await this.audit(trx, audit, now);
+      return true;
+    });
+  }
+
+  async advanceMfaCounter(id: string, counter: number, now: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('mfa_factors')
+      .set({ counter, last_used_at: now })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('counter', 'is', null), eb('counter', '<', counter)]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async touchMfaFactor(id: string, now: number): Promise<void> {
+    await this.db.updateTable('mfa_factors').set({ last_used_at: now }).where('id', '=', id).execute();
+  }
+
+  async replaceRecoveryCodes(userId: string, hashes: string[], now: number, audit: AuditInput): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
+      if (hashes.length > 0) {
+        await trx
+          .insertInto('recovery_codes')
+          .values(hashes.map((hash) => ({ user_id: userId, hash, created_at: now, used_at: null })))
+          .execute();
+      }
+      await this.audit(trx, audit, now);
+    });
+  }
+
+  async useRecoveryCode(userId: string, hash: string, now: number, audit: AuditInput): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('recovery_codes')
+        .set({ used_at: now })
+        .where('user_id', '=', userId)
+        .where('hash', '=', hash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await this.audit(trx, audit, now);
+      return true;
+    });
+  }
+
+  async countRecoveryCodes(userId: string): Promise<{ total: number; unused: number }> {
+    const rows = await this.db.selectFrom('recovery_codes').select(['used_at']).where('user_id', '=', userId).execute();
+    return { total: rows.length, unused: rows.filter((r) => r.used_at === null).length };
+  }
+
+  async resetMfa(userId: string, now: number, audit: AuditInput): Promise<{ factors: number; recovery_codes: number }> {
+    return this.db.transaction().execute(async (trx) => {
+      const factors = Number((await trx.deleteFrom('mfa_factors').where('user_id', '=', userId).executeTakeFirst()).numDeletedRows);
+      const codes = Number((await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).executeTakeFirst()).numDeletedRows);
+      await this.audit(trx, { ...audit, user_id: userId, details: { ...audit.details, factors, recovery_codes: codes } }, now);
+      return { factors, recovery_codes: codes };
+    });
+  }
+
+  async elevateLoginSession(id: string, amr: string[], now: number, audit: AuditInput): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('login_sessions')
+        .set({ amr: JSON.stringify(amr) })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await this.audit(trx, { ...audit, session_id: id }, now);
+      return true;
+    });
   }
 
   async appendAudit(event: AuditInput, now: number): Promise<void> {

@@ -180,6 +180,37 @@ export const migrations: Record<string, Migration> = {
       }
     },
   },
+  /** Second factors and recovery codes (lib/mfa/). */
+  '0006_mfa': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('mfa_factors')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addColumn('credential_id', 'text', (c) => c.unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('confirmed_at', 'bigint')
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('counter', 'bigint')
+        .execute();
+      await db.schema.createIndex('mfa_factors_user').on('mfa_factors').column('user_id').execute();
+      await db.schema
+        .createTable('recovery_codes')
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addPrimaryKeyConstraint('recovery_codes_pk', ['user_id', 'hash'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table if exists recovery_codes`.execute(db);
+      await sql`drop table if exists mfa_factors`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

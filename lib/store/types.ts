@@ -27,6 +27,31 @@ export interface User {
   check_failing_since?: number | null;
 }
 
+export type MfaFactorKind = 'totp' | 'webauthn';
+
+/** A second factor a person enrolled (lib/mfa/). */
+export interface MfaFactor {
+  id: string;
+  user_id: string;
+  kind: MfaFactorKind;
+  /** The person's own name for it ("Phone", "YubiKey 5C"). */
+  name: string;
+  /**
+   * TOTP: the shared secret, sealed with the key-encryption key. WebAuthn: the
+   * credential's public part as JSON (credential id, public key, transports,
+   * backup state): nothing secret.
+   */
+  data: string;
+  /** WebAuthn credential id (base64url), unique across everyone; null for TOTP. */
+  credential_id: string | null;
+  created_at: number;
+  /** A TOTP factor counts only once a first code confirmed it; WebAuthn is confirmed at registration. */
+  confirmed_at: number | null;
+  last_used_at: number | null;
+  /** TOTP: the last time step accepted (no code works twice); WebAuthn: the signature counter. */
+  counter: number | null;
+}
+
 export interface UserProfile {
   upstream: string;
   subject: string;
@@ -137,6 +162,13 @@ export const AUDIT_KINDS = [
   'key.revoked',
   'store.restored',
   'user.offboarded',
+  'mfa.enrolled',
+  'mfa.removed',
+  'mfa.verified',
+  'mfa.failed',
+  'mfa.recovery_used',
+  'mfa.recovery_regenerated',
+  'mfa.reset',
   /** An upstream re-check answered (active, gone, not_supported): details {upstream, result, groups_added, groups_removed, reason}. */
   'user.rechecked',
   /** An upstream re-check got no answer: details {upstream, result: 'unavailable', reason, decision: 'kept' | 'refused'}. */
@@ -236,6 +268,8 @@ export interface Store {
    */
   upsertUser(profile: UserProfile, now: number, opts?: { recheckState?: string | null }): Promise<User>;
   getUser(id: string): Promise<User | undefined>;
+  /** Everyone with this (final, prefixed) username, whatever their upstream. */
+  findUsersByUsername(username: string): Promise<User[]>;
   /**
    * Records one upstream re-check of a person and its audit event in one
    * transaction; returns the person as now stored (undefined: no such user).
@@ -313,6 +347,26 @@ export interface Store {
   takeEphemeral(ns: string, key: string, now: number): Promise<string | undefined>;
   /** Compare-and-set on a live record's value (e.g. a device code moving from pending to approved). */
   replaceEphemeral(ns: string, key: string, expected: string, next: string, now: number): Promise<boolean>;
+
+  /** Second factors (lib/mfa/). Every change is written with its audit event in one transaction. */
+  listMfaFactors(userId: string): Promise<MfaFactor[]>;
+  getMfaFactorByCredentialId(credentialId: string): Promise<MfaFactor | undefined>;
+  addMfaFactor(f: Pick<MfaFactor, 'id' | 'user_id' | 'kind' | 'name' | 'data' | 'credential_id'> & { confirmed: boolean; counter?: number | null }, now: number, audit?: AuditInput): Promise<MfaFactor>;
+  confirmMfaFactor(userId: string, id: string, counter: number, now: number, audit: AuditInput): Promise<boolean>;
+  removeMfaFactor(userId: string, id: string, now: number, audit: AuditInput): Promise<boolean>;
+  /** Moves a factor's counter strictly forward and records its use; false when it is not ahead (a replay). */
+  advanceMfaCounter(id: string, counter: number, now: number): Promise<boolean>;
+  /** Records a use without a counter (authenticators whose signature counter stays 0). */
+  touchMfaFactor(id: string, now: number): Promise<void>;
+  /** Replaces a person's recovery codes (stored hashed) with a fresh set. */
+  replaceRecoveryCodes(userId: string, hashes: string[], now: number, audit: AuditInput): Promise<void>;
+  /** Spends one unused recovery code, atomically: of two concurrent uses, one wins. */
+  useRecoveryCode(userId: string, hash: string, now: number, audit: AuditInput): Promise<boolean>;
+  countRecoveryCodes(userId: string): Promise<{ total: number; unused: number }>;
+  /** An admin's reset: every factor and recovery code of the person removed. */
+  resetMfa(userId: string, now: number, audit: AuditInput): Promise<{ factors: number; recovery_codes: number }>;
+  /** A second factor was verified on this login session: its methods (amr) become `amr`. */
+  elevateLoginSession(id: string, amr: string[], now: number, audit: AuditInput): Promise<boolean>;
 
   appendAudit(event: AuditInput, now: number): Promise<void>;
   listAudit(filter: { limit: number; userId?: string; kind?: AuditKind; familyId?: string }): Promise<AuditEvent[]>;

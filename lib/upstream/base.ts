@@ -23,6 +23,10 @@ export const upstreamBase = {
   recheck_interval: duration('recheck_interval', 30, 86400).default(300),
   /** How long an upstream that does not answer is tolerated before its users are refused. */
   recheck_grace: duration('recheck_grace', 0, 7 * 86400).default(900),
+  /** The upstream's `amr` values that prove a second factor there (lib/mfa/policy.ts). */
+  mfa_amr_values: z.array(z.string().min(1).max(100)).default(['mfa']),
+  /** The upstream's `acr` (OIDC) or AuthnContextClassRef (SAML) values that prove a second factor there. */
+  mfa_acr_values: z.array(z.string().min(1).max(300)).default([]),
 };
 
 export function matchesGroupPattern(group: string, patterns: readonly string[]): boolean {

@@ -102,7 +102,7 @@ it('a group changed upstream reaches the next id_token after the interval, with 
     throttle: new SignInThrottle(env.clock.now),
     sealRecheckState: env.rt.rechecker.sealState,
   };
-  const sessionId = await openLoginSession(deps, signIn, { clientIp: null, userAgent: null });
+  const sessionId = await openLoginSession(deps, config, signIn, { clientIp: null, userAgent: null });
   const found = (await env.store.getLoginSession(sessionId))!;
   // The upstream refresh token is stored, but never in clear.
   const stored = (await env.store.getRecheckState(found.user.id))!;

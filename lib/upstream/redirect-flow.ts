@@ -117,22 +117,24 @@ interface TicketValue {
  */
 export async function redeemTicket(
   deps: SignInDeps,
-  input: { upstream: string; ticket: string; binding?: string },
+  bound: BoundUpstream,
+  input: { ticket: string; binding?: string },
   meta: RequestMeta,
 ): Promise<string> {
+  const upstream = bound.config.id;
   const raw = await deps.store.takeEphemeral(TICKET_NS, input.ticket, deps.now());
   try {
     if (!raw) throw new UpstreamRefusal('invalid_response', 'the sign-in ticket is unknown, used or expired');
     const value = JSON.parse(raw) as TicketValue;
     const a = Buffer.from(value.binding);
     const b = Buffer.from(input.binding ?? '');
-    if (value.upstream !== input.upstream || a.length !== b.length || !timingSafeEqual(a, b)) {
+    if (value.upstream !== upstream || a.length !== b.length || !timingSafeEqual(a, b)) {
       throw new UpstreamRefusal('invalid_response', 'the answer was started in another browser (binding cookie missing or different)');
     }
-    return await openLoginSession(deps, value.signIn, meta);
+    return await openLoginSession(deps, bound.config, value.signIn, meta);
   } catch (err) {
     const refusal = asRefusal(err);
-    await auditRefusal(deps, input.upstream, refusal, meta);
+    await auditRefusal(deps, upstream, refusal, meta);
     throw refusal;
   }
 }

@@ -125,27 +125,27 @@ describe('redirect flows: binding and one-time tickets', () => {
     expect(location.pathname).toBe('/api/upstream/corp/complete');
     const ticket = location.searchParams.get('ticket')!;
     // Someone else's browser (no or another binding) gets nothing, and the ticket is spent.
-    await expect(redeemTicket(deps, { upstream: 'corp', ticket, binding: 'c'.repeat(32) }, meta)).rejects.toMatchObject({ code: 'invalid_response' });
-    await expect(redeemTicket(deps, { upstream: 'corp', ticket, binding: 'b'.repeat(32) }, meta)).rejects.toMatchObject({ code: 'invalid_response' });
+    await expect(redeemTicket(deps, bind({ flow: 'redirect' }), { ticket, binding: 'c'.repeat(32) }, meta)).rejects.toMatchObject({ code: 'invalid_response' });
+    await expect(redeemTicket(deps, bind({ flow: 'redirect' }), { ticket, binding: 'b'.repeat(32) }, meta)).rejects.toMatchObject({ code: 'invalid_response' });
     expect(await store.listLoginSessions({})).toEqual([]);
   });
 
   it('answer: the binding browser gets its session; a replayed ticket or another upstream does not', async () => {
     const res = await handleUpstreamAction(deps2(), samlLike(), 'acs', new Request('https://k.example/api/upstream/corp/acs', { method: 'POST' }), meta);
     const ticket = new URL(res.headers.get('location')!).searchParams.get('ticket')!;
-    await expect(redeemTicket(deps, { upstream: 'other', ticket, binding: 'b'.repeat(32) }, meta)).rejects.toBeInstanceOf(UpstreamRefusal);
+    await expect(redeemTicket(deps, { ...bind({ flow: 'redirect' }), config: { ...base, id: 'other' } }, { ticket, binding: 'b'.repeat(32) }, meta)).rejects.toBeInstanceOf(UpstreamRefusal);
     const res2 = await handleUpstreamAction(deps2(), samlLike(), 'acs', new Request('https://k.example/api/upstream/corp/acs', { method: 'POST' }), meta);
     const ticket2 = new URL(res2.headers.get('location')!).searchParams.get('ticket')!;
-    const sid = await redeemTicket(deps, { upstream: 'corp', ticket: ticket2, binding: 'b'.repeat(32) }, meta);
+    const sid = await redeemTicket(deps, bind({ flow: 'redirect' }), { ticket: ticket2, binding: 'b'.repeat(32) }, meta);
     expect((await store.getLoginSession(sid))?.user.subject).toBe('s-1');
-    await expect(redeemTicket(deps, { upstream: 'corp', ticket: ticket2, binding: 'b'.repeat(32) }, meta)).rejects.toBeInstanceOf(UpstreamRefusal);
+    await expect(redeemTicket(deps, bind({ flow: 'redirect' }), { ticket: ticket2, binding: 'b'.repeat(32) }, meta)).rejects.toBeInstanceOf(UpstreamRefusal);
   });
 
   it('answer: a ticket expires after a minute', async () => {
     const res = await handleUpstreamAction(deps2(), samlLike(), 'acs', new Request('https://k.example/api/upstream/corp/acs', { method: 'POST' }), meta);
     const ticket = new URL(res.headers.get('location')!).searchParams.get('ticket')!;
     clock.advance(61_000);
-    await expect(redeemTicket(deps, { upstream: 'corp', ticket, binding: 'b'.repeat(32) }, meta)).rejects.toBeInstanceOf(UpstreamRefusal);
+    await expect(redeemTicket(deps, bind({ flow: 'redirect' }), { ticket, binding: 'b'.repeat(32) }, meta)).rejects.toBeInstanceOf(UpstreamRefusal);
   });
 
   it('a refused answer goes back to the sign-in page with its reason, audited', async () => {

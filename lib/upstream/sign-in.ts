@@ -5,7 +5,8 @@ import type { SignInThrottle } from '../auth/rate-limit';
 import type { Store } from '../store/types';
 import type { Logger } from '../util/log';
 import type { BoundUpstream } from './registry';
-import { UpstreamRefusal, type ConnectorContext, type OAuthCallback, type RefusalCode, type UpstreamSignIn } from './types';
+import { sessionAmrAtSignIn } from '../mfa/policy';
+import { UpstreamRefusal, type ConnectorContext, type OAuthCallback, type RefusalCode, type UpstreamBaseConfig, type UpstreamSignIn } from './types';
 
 /**
  * The one way every upstream kind becomes a login session: a connector
@@ -58,12 +59,22 @@ async function auditRefusal(deps: SignInDeps, upstream: string, refusal: Upstrea
   deps.log.warn('sign-in refused', { upstream, reason: refusal.code, detail: refusal.detail.slice(0, 300), username: username ?? null, client_ip: meta.clientIp });
 }
 
-/** Opens the login session for a verified first factor; returns its id (the only thing the cookie carries). */
-export async function openLoginSession(deps: SignInDeps, signIn: UpstreamSignIn, meta: RequestMeta): Promise<string> {
+/**
+ * Opens the login session for a verified first factor; returns its id (the
+ * only thing the cookie carries). When the upstream's answer proves a second
+ * factor by the values its config trusts, the session's amr says `mfa`.
+ */
+export async function openLoginSession(deps: SignInDeps, upstream: UpstreamBaseConfig, signIn: UpstreamSignIn, meta: RequestMeta): Promise<string> {
   const { session } = await establishLoginSession(
     { store: deps.store, now: deps.now, log: deps.log, sessionLifetimeMs: deps.sessionLifetimeMs, sealRecheckState: deps.sealRecheckState },
     signIn.identity,
-    { amr: signIn.amr, authTime: signIn.authTime, clientIp: meta.clientIp, userAgent: meta.userAgent, recheckState: signIn.recheckState },
+    {
+      amr: sessionAmrAtSignIn(upstream, signIn.amr, signIn.acr),
+      authTime: signIn.authTime,
+      clientIp: meta.clientIp,
+      userAgent: meta.userAgent,
+      recheckState: signIn.recheckState,
+    },
   );
   return session.id;
 }
@@ -108,7 +119,7 @@ export async function passwordSignIn(deps: SignInDeps, bound: BoundUpstream, raw
     throw new SignInRefused(refusal.code);
   }
   deps.throttle.succeeded(account, meta.clientIp);
-  return openLoginSession(deps, signIn, meta);
+  return openLoginSession(deps, bound.config, signIn, meta);
 }
 
 /** The return from an OAuth/OIDC upstream, after next-auth checked state, PKCE, nonce and the id_token. */
@@ -122,7 +133,7 @@ export async function oauthSignIn(deps: SignInDeps, bound: BoundUpstream, callba
     await auditRefusal(deps, bound.config.id, refusal, meta);
     throw new SignInRefused(refusal.code);
   }
-  return openLoginSession(deps, signIn, meta);
+  return openLoginSession(deps, bound.config, signIn, meta);
 }
 
 /** Anything a connector throws that is not a refusal is an upstream we could not use: logged, never shown. */

@@ -94,6 +94,9 @@ export interface UpstreamBaseConfig {
   recheck_interval: number;
   /** How long an unreachable upstream is tolerated before its users are refused (seconds). */
   recheck_grace: number;
+  /** Upstream `amr` / `acr` values that prove a second factor there. */
+  mfa_amr_values: string[];
+  mfa_acr_values: string[];
 }
 
 interface ConnectorBase<C extends UpstreamBaseConfig> {

@@ -61,7 +61,7 @@ export async function authorizationCodeGrant(req: IssuerRequest, form: TokenForm
   let minted;
   try {
     minted = await mintCredential(
-      { issuer: deps.issuer, store: deps.store, keys: deps.keys, idTokenLifetimeSeconds: deps.idTokenLifetimeSeconds, now: deps.now },
+      { issuer: deps.issuer, store: deps.store, keys: deps.keys, idTokenLifetimeSeconds: deps.idTokenLifetimeSeconds, now: deps.now, mfaPolicy: deps.mfaPolicy },
       {
         session: found.session,
         user: { ...found.user, username: current.username, groups: current.groups },
@@ -76,7 +76,13 @@ export async function authorizationCodeGrant(req: IssuerRequest, form: TokenForm
     );
   } catch (err) {
     if (err instanceof NoAccessError) {
-      throw new InvalidGrantError(err.reason === 'session_inactive' ? 'the sign-in this code came from has ended; sign in again' : `your groups do not give you access to cluster ${client.cluster}`);
+      throw new InvalidGrantError(
+        err.reason === 'session_inactive'
+          ? 'the sign-in this code came from has ended; sign in again'
+          : err.reason === 'mfa_required'
+            ? `cluster ${client.cluster} needs a second factor: verify it in the Kubegate portal, then try again`
+            : `your groups do not give you access to cluster ${client.cluster}`,
+      );
     }
     throw err;
   }

@@ -55,7 +55,7 @@ export async function deviceCodeGrant(req: IssuerRequest, form: TokenForm, clien
   if (current.status !== 'active') throw new InvalidGrantError('the account that approved this code is no longer entitled to sign in here');
   try {
     const minted = await mintCredential(
-      { issuer: deps.issuer, store: deps.store, keys: deps.keys, idTokenLifetimeSeconds: deps.idTokenLifetimeSeconds, now: deps.now },
+      { issuer: deps.issuer, store: deps.store, keys: deps.keys, idTokenLifetimeSeconds: deps.idTokenLifetimeSeconds, now: deps.now, mfaPolicy: deps.mfaPolicy },
       {
         session: found.session,
         user: { ...found.user, username: current.username, groups: current.groups },
@@ -69,7 +69,13 @@ export async function deviceCodeGrant(req: IssuerRequest, form: TokenForm, clien
     return tokenResponse(minted.idToken, minted.refreshToken, Math.max(0, Math.round((minted.idTokenExpiresAt - now) / 1000)));
   } catch (err) {
     if (err instanceof NoAccessError) {
-      throw new InvalidGrantError(err.reason === 'session_inactive' ? 'the sign-in that approved this code has ended; start again' : `your groups do not give you access to cluster ${client.cluster}`);
+      throw new InvalidGrantError(
+        err.reason === 'session_inactive'
+          ? 'the sign-in that approved this code has ended; start again'
+          : err.reason === 'mfa_required'
+            ? `cluster ${client.cluster} needs a second factor: verify it in the Kubegate portal, then try again`
+            : `your groups do not give you access to cluster ${client.cluster}`,
+      );
     }
     throw err;
   }

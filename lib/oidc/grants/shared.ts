@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ResolvedConfig } from '../../config/load';
 import type { Store } from '../../store/types';
 import type { Rechecker } from '../../upstream/recheck';
+import type { MfaPolicy } from '../../mfa/policy';
 import type { Logger } from '../../util/log';
 import type { OAuthClient } from '../client-auth';
 import type { DenialAudit } from '../denial-audit';
@@ -20,6 +21,8 @@ export interface TokenEndpointDeps {
   config: Pick<ResolvedConfig, 'upstreams' | 'users'> & Partial<Pick<ResolvedConfig, 'clusters'>>;
   /** Re-checks upstream people when their last check is due (lib/upstream/recheck.ts). */
   rechecker: Pick<Rechecker, 'check'>;
+  /** Who must have shown a second factor before anything is minted (lib/mfa/policy.ts). */
+  mfaPolicy?: MfaPolicy;
   policy: RefreshPolicy;
   idTokenLifetimeSeconds: number;
   /** Server-side key from which successors are derived. */

@@ -35,6 +35,7 @@ export async function getCredentialsAction(_previous: CredentialsState, form: Fo
   );
   if (issued instanceof NoAccessError) {
     if (issued.reason === 'session_inactive') redirect('/login?error=session_ended');
+    if (issued.reason === 'mfa_required') redirect(`/mfa?next=${encodeURIComponent(`/clusters/${input.data.cluster}`)}`);
     notFound();
   }
   return issuedState(issued.spec);

@@ -1,6 +1,6 @@
 import type { Metadata } from 'next';
 import Link from 'next/link';
-import { notFound } from 'next/navigation';
+import { notFound, redirect } from 'next/navigation';
 import { CommandBlock } from '@/components/kubeconfig/command-block';
 import { CredentialsPanel } from '@/components/kubeconfig/credentials-panel';
 import { MergeRecipes } from '@/components/kubeconfig/merge-recipes';
@@ -9,6 +9,7 @@ import { buttonStyles, cardStyles } from '@/components/ui/styles';
 import { mayUseCluster } from '@/lib/access';
 import { csrfToken } from '@/lib/auth/csrf';
 import { kubeconfigNames } from '@/lib/kubeconfig/names';
+import { sessionHasMfa } from '@/lib/mfa/policy';
 import { clusterTokenGroups } from '@/lib/oidc/cluster-groups';
 import { kubeconfigFileName, KREW_INSTALL, mergeRecipes, oidcLoginViews } from '@/lib/portal/cluster-view';
 import { requirePortalSession } from '@/lib/portal/session';
@@ -26,6 +27,8 @@ export default async function ClusterPage({ params }: { params: Promise<{ name: 
   const cluster = rt.clusters.get(name);
   // Not allowed looks exactly like not there.
   if (!cluster || !mayUseCluster(cluster, user.groups)) notFound();
+  // Step-up: a cluster that asks for MFA is opened only from a session that has shown a second factor.
+  if (cluster.require_mfa && !sessionHasMfa(session)) redirect(`/mfa?next=${encodeURIComponent(`/clusters/${cluster.name}`)}`);
   const { issuer } = rt.config;
   const context = kubeconfigNames(user.username, cluster.name).context;
   const csrf = csrfToken(rt.authSecret, session.id);
