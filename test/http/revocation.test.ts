@@ -115,7 +115,9 @@ describe('RFC 7009 revocation endpoint', () => {
     const stage: oauth.Client = { client_id: 'stage-cluster' };
     const wrong = await oauth.revocationRequest(as, stage, oauth.ClientSecretBasic('wrong'), minted.refreshToken, insecure);
     expect(wrong.status).toBe(401);
-    await expect(oauth.processRevocationResponse(wrong)).rejects.toMatchObject({ error: 'invalid_client' });
+    // RFC 6749 §5.2: Basic was tried, so a Basic challenge (which oauth4webapi reports as such) and invalid_client.
+    expect(wrong.headers.get('www-authenticate')).toBe('Basic realm="kubegate"');
+    expect(await wrong.json()).toMatchObject({ error: 'invalid_client' });
     expect(readFamilyRow(server.files.dbPath, minted.family.id)).toMatchObject({ revoked_at: null });
     await oauth.processRevocationResponse(await oauth.revocationRequest(as, stage, oauth.ClientSecretPost(STAGE_SECRET), minted.refreshToken, insecure));
     expect(readFamilyRow(server.files.dbPath, minted.family.id)).toMatchObject({ revoke_reason: 'revoked_by_client' });
