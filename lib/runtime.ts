@@ -84,6 +84,11 @@ export async function createRuntime(
     store?: Store;
     keySyncIntervalMs?: number;
     pruneIntervalMs?: number;
+    /**
+     * Print committed audit events to stdout when `audit.stdout` asks (default true). The admin
+     * command passes false: its stdout is the operator's answer, and its events are in the database.
+     */
+    printAudit?: boolean;
     /** Tests only: the connectors re-checks go to (default: the registry's). */
     connectorFor?: RecheckDeps['connectorFor'];
   },
@@ -91,7 +96,7 @@ export async function createRuntime(
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
   // The server's store prints its audit trail to stdout too (audit.stdout); a store handed in (tests) is left as it is.
-  const store = opts.store ?? (await openStore(config, { now, log, onAudit: config.audit.stdout ? printAuditEvent : undefined }));
+  const store = opts.store ?? (await openStore(config, { now, log, onAudit: config.audit.stdout && opts.printAudit !== false ? printAuditEvent : undefined }));
   const { kek } = opts;
   const alg: SigningAlg = config.signing.algorithm;
   let keys: KeyManager;

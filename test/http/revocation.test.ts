@@ -7,6 +7,7 @@ import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_PASSWORD } from '../support/fixtures';
 import { TestBrowser } from './support/browser';
+import { runKubegate } from './support/admin';
 import { expectOAuthError } from './support/assert';
 import { basic, form, kubectlRefresh, raw, tokenRequest } from './support/client';
 import { KubegateServer, prepareKubegate, STAGE_SECRET } from './support/kubegate';
@@ -188,5 +189,15 @@ describe('audit events on stdout', () => {
     expect(printed[0]!.id).toBe(stored!.id);
     const log = server.tail(100_000);
     for (const token of [minted.refreshToken, r.json.refresh_token as string, r.json.id_token as string]) expect(log).not.toContain(token.slice(4, 40));
+  });
+
+  it("an admin command's events go to the database, not into its own output", async () => {
+    const { session } = await seeder.signIn('bob', ['ops']);
+    const run = await runKubegate(server.files.configPath, 'revoke-session', session.id);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('revoked');
+    expect(run.stdout).not.toContain('"audit"');
+    const [event] = await seeder.store.listAudit({ limit: 1, kind: 'session.revoked' });
+    expect(event).toMatchObject({ session_id: session.id, username: 'bob' });
   });
 });
