@@ -9,7 +9,7 @@ import { ConfigError } from './lib/config/load';
 import { createProxyTrust } from './lib/http/client-address';
 import { createBoundedServer, serverLimitsFromConfig } from './lib/http/http-server';
 import { createIssuerListener } from './lib/http/node-adapter';
-import { canonicalRedirect, stampPortalRequest } from './lib/http/portal-request';
+import { canonicalRedirect, isOwnRedirectRender, stampPortalRequest } from './lib/http/portal-request';
 import { formActionOrigins } from './lib/upstream/registry';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
 import { bootRuntime, setRuntime } from './lib/runtime-global';
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const server = createBoundedServer((req, res) => {
     if (issuer(req, res)) return;
     // The portal has one origin: a request under another host name goes there.
-    const redirect = canonicalRedirect(req, { issuer: issuerUrl, proxy });
+    const redirect = isOwnRedirectRender(req, { host, port }) ? undefined : canonicalRedirect(req, { issuer: issuerUrl, proxy });
     if (redirect) {
       res.writeHead(redirect.status, { location: redirect.location, 'cache-control': 'no-store', 'content-length': 0 });
       res.end();

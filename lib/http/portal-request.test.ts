@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { createProxyTrust } from './client-address';
-import { canonicalRedirect, stampPortalRequest } from './portal-request';
+import { canonicalRedirect, isOwnRedirectRender, stampPortalRequest } from './portal-request';
 
 function fake(headers: Record<string, string>, remoteAddress = '10.1.2.3') {
   const req = { headers: { ...headers }, socket: { remoteAddress } } as unknown as IncomingMessage;
@@ -42,6 +42,29 @@ describe('stampPortalRequest', () => {
     expect(nonce(a.req.headers['content-security-policy'])).toBe(nonce(a.set['content-security-policy']));
     expect(nonce(a.set['content-security-policy'])).not.toBe(nonce(b.set['content-security-policy']));
     expect(a.set['strict-transport-security']).toBeDefined();
+  });
+});
+
+describe('isOwnRedirectRender', () => {
+  const listen = { host: '127.0.0.1', port: 3000 };
+  const r = (headers: Record<string, string>, peer = '127.0.0.1', method = 'GET') => ({ method, headers, socket: { remoteAddress: peer } });
+
+  // Regression: "Remove" on /security (a server action that redirects) showed the home page when the
+  // issuer's host differed from the listen address: Next's own render of the target was sent to the
+  // canonical host and lost its cookies on the way.
+  it('recognises Next rendering a server action redirect from its own listener', () => {
+    expect(isOwnRedirectRender(r({ host: '127.0.0.1:3000', rsc: '1' }), listen)).toBe(true);
+    expect(isOwnRedirectRender(r({ host: '[::1]:3000', rsc: '1' }, '::1'), { host: '::1', port: 3000 })).toBe(true);
+  });
+
+  it.each([
+    ['a browser (no RSC header)', r({ host: '127.0.0.1:3000' })],
+    ['another machine', r({ host: '127.0.0.1:3000', rsc: '1' }, '192.0.2.7')],
+    ['another host name', r({ host: 'localhost:3000', rsc: '1' })],
+    ['another port', r({ host: '127.0.0.1:4000', rsc: '1' })],
+    ['a POST', r({ host: '127.0.0.1:3000', rsc: '1' }, '127.0.0.1', 'POST')],
+  ])('exempts nothing else: %s', (_, req) => {
+    expect(isOwnRedirectRender(req, listen)).toBe(false);
   });
 });
 

@@ -72,6 +72,25 @@ export function canonicalRedirect(
   return { status: safe ? 307 : 303, location: o.issuer.origin + target };
 }
 
+const LOOPBACK_PEER = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/;
+
+/**
+ * Next renders the page a server action redirects to by fetching it from
+ * its own listener (the hostname and port given to `next()`), with the
+ * browser's cookies. That fetch is addressed to the listen address, not the
+ * issuer's host name: sent to the canonical host, it would follow the
+ * redirect without the cookies (a cross-origin redirect drops them) and the
+ * page would render signed out. It is recognised as a GET for an RSC payload
+ * from this machine to exactly the listen address; nothing else is exempt.
+ */
+export function isOwnRedirectRender(req: RequestLike & { method?: string | undefined }, listen: { host: string; port: number }): boolean {
+  const peer = req.socket?.remoteAddress;
+  if (peer === undefined || !LOOPBACK_PEER.test(peer)) return false;
+  if (req.method !== 'GET' || req.headers['rsc'] !== '1') return false;
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  return req.headers.host?.toLowerCase() === `${host}:${listen.port}`.toLowerCase();
+}
+
 function sameHost(raw: string, issuer: URL): boolean {
   let host = raw.trim().toLowerCase();
   const port = DEFAULT_PORT[issuer.protocol];
