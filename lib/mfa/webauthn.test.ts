@@ -99,7 +99,8 @@ describe('passkeys', () => {
     expect(r.ok && r.recoveryCodes).toHaveLength(10);
     const [factor] = await store.listMfaFactors(alice.id);
     expect(factor).toMatchObject({ kind: 'webauthn', name: 'Laptop', credential_id: auth.id, counter: 0 });
-    expect(factor!.confirmed_at).not.toBeNull();
+    expect(factor!.confirmed_at).toBe(T0);
+    expect(factor!.last_used_at).toBe(T0);
     expect(passkeyDataOf(factor!)).toMatchObject({ transports: ['internal'], backup_eligible: false, backed_up: false });
     expect((await reload(session)).amr).toEqual(['pwd', 'hwk', 'mfa']);
     expect((await store.listAudit({ limit: 5, kind: 'mfa.enrolled' }))[0]).toMatchObject({ user_id: alice.id, details: { kind: 'webauthn', name: 'Laptop' } });

@@ -243,6 +243,8 @@ export async function verifyRegistration(
     deps.now(),
     audit('mfa.enrolled', user, session, meta, { kind: 'webauthn', factor: factorId, name: input.name, backup_eligible: data.backup_eligible, backed_up: data.backed_up, aaguid: data.aaguid }),
   );
+  // The ceremony was a use of the passkey (as a TOTP factor's confirming code is).
+  await deps.store.touchMfaFactor(factorId, deps.now());
   await elevate(deps, user, session, meta, method, { method: 'webauthn', factor: factorId, enrollment: true });
   const { total } = await deps.store.countRecoveryCodes(user.id);
   const recoveryCodes = !hadFactors || total === 0 ? await issueRecoveryCodes(deps, user, session, meta, 'first_factor') : undefined;
