@@ -12,6 +12,8 @@ import { startMaintenance } from './store/maintenance';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 import { createLogger, type Logger } from './util/log';
+import { upstreamsOf } from './upstream/registry';
+import { Rechecker, type RecheckDeps } from './upstream/recheck';
 
 /** Everything both layers (issuer endpoints and portal) share, created once per process. */
 export interface Runtime {
@@ -28,6 +30,8 @@ export interface Runtime {
   /** What minting a credential needs (cluster pages, downloads). */
   mintDeps: MintDeps;
   clusters: ReadonlyMap<string, ResolvedCluster>;
+  /** Re-checks upstream people at refreshes and page views (lib/upstream/recheck.ts); one per process, so checks coalesce. */
+  rechecker: Rechecker;
   close(): Promise<void>;
 }
 
@@ -66,7 +70,16 @@ export function keyPolicy(config: ResolvedConfig): KeyPolicy {
  */
 export async function createRuntime(
   config: ResolvedConfig,
-  opts: { kek: KeyEncryptionKey; now?: () => number; log?: Logger; store?: Store; keySyncIntervalMs?: number; pruneIntervalMs?: number },
+  opts: {
+    kek: KeyEncryptionKey;
+    now?: () => number;
+    log?: Logger;
+    store?: Store;
+    keySyncIntervalMs?: number;
+    pruneIntervalMs?: number;
+    /** Tests only: the connectors re-checks go to (default: the registry's). */
+    connectorFor?: RecheckDeps['connectorFor'];
+  },
 ): Promise<Runtime> {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
@@ -94,8 +107,24 @@ export async function createRuntime(
   }
   log.info('secrets at rest encrypted with the key-encryption key', { kek: kek.kid, from: kek.source });
   const clients = new Map<string, OAuthClient>(
-    config.clusters.map((c) => [c.client_id, { clientId: c.client_id, clientSecret: c.client_secret, cluster: c.name, allowedGroups: c.allowed_groups }]),
+    config.clusters.map((c) => [
+      c.client_id,
+      {
+        clientId: c.client_id,
+        clientSecret: c.client_secret,
+        cluster: c.name,
+        allowedGroups: c.allowed_groups,
+        groupRules: { group_mappings: c.group_mappings, extra_groups: c.extra_groups },
+      },
+    ]),
   );
+  const rechecker = new Rechecker({
+    store,
+    kek,
+    now,
+    log,
+    connectorFor: opts.connectorFor ?? ((u) => upstreamsOf(config).get(u.id)?.connector),
+  });
   const guards = createTokenEndpointGuards(config.server.token_rate_limit, { store, now, log });
   // One sync at a time: a sync that waits on a busy database may outlast the
   // interval, and two overlapping ones could each schedule a next key.
@@ -126,6 +155,7 @@ export async function createRuntime(
     authSecret,
     kek,
     clusters: new Map(config.clusters.map((c) => [c.name, c])),
+    rechecker,
     mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now, mfaPolicy: mfaPolicyOf(config) },
     issuerDeps: {
       issuer: config.issuer.url,
@@ -138,6 +168,7 @@ export async function createRuntime(
       idTokenLifetimeSeconds: config.issuer.id_token_lifetime,
       refreshKey,
       config,
+      rechecker,
       throttle: guards.throttle,
       denials: guards.denials,
       now,

@@ -482,7 +482,15 @@ export async function startUpstreamIdp(opts: StartUpstreamIdpOptions): Promise<U
       await provider.interactionFinished(
         req,
         res,
-        { login: { accountId }, consent: { grantId } },
+        // oidc-provider takes amr/acr from the login result, not from the account's claims.
+        {
+          login: {
+            accountId,
+            ...(Array.isArray(user.claims?.amr) ? { amr: user.claims.amr as string[] } : {}),
+            ...(typeof user.claims?.acr === 'string' ? { acr: user.claims.acr } : {}),
+          },
+          consent: { grantId },
+        },
         { mergeWithLastSubmission: false },
       );
       return;

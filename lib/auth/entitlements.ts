@@ -1,16 +1,20 @@
 import type { ResolvedConfig } from '../config/load';
 import type { User } from '../store/types';
+import type { RecheckRequest, Rechecker } from '../upstream/recheck';
 import { localIdentity } from '../upstream/local';
 
 /**
  * What a person may have right now, read from their identity's source, not
  * from what was recorded at sign-in: a refresh and every portal page ask
- * again, so offboarding through the config (a removed user, a removed group)
- * bites at the next refresh or page, not at session end.
+ * again, so offboarding (a removed user, a removed group, in the config or
+ * upstream) bites at the next refresh or page, not at session end.
  */
 export type Entitlements =
-  | { status: 'active'; username: string; groups: string[] }
-  | { status: 'removed'; reason: 'upstream_removed' | 'user_removed' };
+  | { status: 'active'; username: string; groups: string[]; email?: string | null; name?: string | null }
+  /** Gone from their source: everything of theirs is (to be) revoked as 'offboarded'. */
+  | { status: 'removed'; reason: 'upstream_removed' | 'user_removed' | 'upstream_gone' }
+  /** The upstream has not answered for longer than its grace: refuse, revoke nothing. */
+  | { status: 'unavailable'; reason: 'upstream_unavailable' };
 
 type Sources = {
   upstreams: readonly (Pick<ResolvedConfig['upstreams'][number], 'id' | 'type' | 'username_prefix' | 'groups_prefix'> & { group_allowlist?: string[] })[];
@@ -28,13 +32,22 @@ function indexOf(config: Sources) {
   return index;
 }
 
+/** How upstream people are re-checked: the process's engine, and who is asking (for the audit trail). */
+export interface EntitlementChecks {
+  rechecker: Pick<Rechecker, 'check'>;
+  request?: RecheckRequest;
+}
+
 /**
- * Local users: the config's users list is the source. Upstream users (OIDC):
- * the groups recorded at sign-in stay until the upstream re-check lands
- * (issue: upstream connectors); an upstream removed from the config ends
- * every session it started.
+ * Local users: the config's users list is the source, read on every call
+ * (that is their check). Upstream users: through the re-check engine
+ * (lib/upstream/recheck.ts), which asks the upstream only when the last
+ * check is older than the upstream's recheck_interval and otherwise returns
+ * the stored identity without a write. An upstream removed from the config
+ * ends every session it started. Without `checks` (tests of other modules),
+ * upstream users keep their stored identity.
  */
-export function currentEntitlements(config: Sources, user: Pick<User, 'upstream' | 'subject' | 'username' | 'groups'>): Entitlements {
+export async function currentEntitlements(config: Sources, user: User, checks?: EntitlementChecks): Promise<Entitlements> {
   const { upstreams, users } = indexOf(config);
   const upstream = upstreams.get(user.upstream);
   if (!upstream) return { status: 'removed', reason: 'upstream_removed' };
@@ -44,5 +57,25 @@ export function currentEntitlements(config: Sources, user: Pick<User, 'upstream'
     const profile = localIdentity(upstream, local);
     return { status: 'active', username: profile.username, groups: profile.groups };
   }
-  return { status: 'active', username: user.username, groups: user.groups };
+  if (!checks) return { status: 'active', username: user.username, groups: user.groups };
+  const verdict = await checks.rechecker.check(upstream, user, checks.request);
+  switch (verdict.status) {
+    case 'active':
+      return { status: 'active', username: verdict.user.username, groups: verdict.user.groups, email: verdict.user.email, name: verdict.user.name };
+    case 'gone':
+      return { status: 'removed', reason: 'upstream_gone' };
+    case 'unavailable':
+      return { status: 'unavailable', reason: 'upstream_unavailable' };
+  }
+}
+
+/** The person as entitled now: the stored row with the current username, groups and (when re-checked) email and name. */
+export function entitledUser(user: User, current: Extract<Entitlements, { status: 'active' }>): User {
+  return {
+    ...user,
+    username: current.username,
+    groups: current.groups,
+    ...(current.email !== undefined ? { email: current.email } : {}),
+    ...(current.name !== undefined ? { name: current.name } : {}),
+  };
 }

@@ -4,6 +4,10 @@ import { openSqliteStore } from '../store/sqlite';
 import type { Store } from '../store/types';
 import { verifyLocalPassword } from './local';
 import { establishLoginSession } from './login';
+import { rowId } from '../crypto/kek';
+import { Rechecker } from '../upstream/recheck';
+import { silentLogger } from '../util/log';
+import { testKek } from '../../test/support/fixtures';
 
 describe('login sessions', () => {
   let store: Store;
@@ -27,6 +31,25 @@ describe('login sessions', () => {
     expect(a.session.expires_at).toBe(t + 3_600_000);
     expect(a.session.user_agent).toHaveLength(300);
     expect((await store.listAudit({ limit: 10, kind: 'session.login' })).map((e) => e.session_id).sort()).toEqual([a.session.id, b.session.id].sort());
+  });
+
+  it('stores the connector\'s re-check state sealed for this person, and counts the sign-in as a check', async () => {
+    const kek = await testKek();
+    const rechecker = new Rechecker({ store, kek, now, log: silentLogger, connectorFor: () => undefined });
+    const deps = { store, now, sessionLifetimeMs: 1000, sealRecheckState: rechecker.sealState };
+    const { user } = await establishLoginSession(deps, profile, { amr: [], recheckState: 'upstream-refresh-token' });
+    expect(user).toMatchObject({ checked_at: t, check_failing_since: null });
+    const stored = (await store.getRecheckState(user.id))!;
+    expect(stored).not.toContain('upstream-refresh-token');
+    expect(await kek.open(rowId.recheckState('corp', 'u-1'), stored)).toBe('upstream-refresh-token');
+    // A sign-in whose connector said nothing keeps it; one that said null clears it.
+    await establishLoginSession(deps, profile, { amr: [] });
+    expect(await store.getRecheckState(user.id)).toBe(stored);
+    await establishLoginSession(deps, profile, { amr: [], recheckState: null });
+    expect(await store.getRecheckState(user.id)).toBeNull();
+    // Never in clear: without a sealer the sign-in fails before anything is written.
+    await expect(establishLoginSession({ store, now, sessionLifetimeMs: 1000 }, profile, { amr: [], recheckState: 'x' })).rejects.toThrow(/sealed/);
+    expect(await store.getRecheckState(user.id)).toBeNull();
   });
 
   it('takes the upstream auth_time, but never one in the future', async () => {

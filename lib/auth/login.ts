@@ -8,6 +8,8 @@ export interface LoginDeps {
   sessionLifetimeMs: number;
   /** Each sign-in is logged at info: who, through which upstream, from where; never a token or the session id. */
   log?: Pick<Logger, 'info'>;
+  /** Seals the connector's re-check state with the KEK (Rechecker.sealState); it is never stored in clear. */
+  sealRecheckState?: (person: Pick<UserProfile, 'upstream' | 'subject'>, state: string) => Promise<string>;
 }
 
 export interface LoginMeta {
@@ -16,6 +18,8 @@ export interface LoginMeta {
   authTime?: number;
   clientIp?: string | null;
   userAgent?: string | null;
+  /** What the connector needs to re-check this person later (UpstreamSignIn.recheckState); null clears a stored one. */
+  recheckState?: string | null;
 }
 
 /**
@@ -29,7 +33,13 @@ export async function establishLoginSession(
   meta: LoginMeta,
 ): Promise<{ session: LoginSession; user: User }> {
   const now = deps.now();
-  const user = await deps.store.upsertUser(profile, now);
+  let recheckState = meta.recheckState;
+  if (typeof recheckState === 'string') {
+    if (!deps.sealRecheckState) throw new Error('a re-check state must be sealed before it is stored: LoginDeps.sealRecheckState is missing');
+    recheckState = await deps.sealRecheckState(profile, recheckState);
+  }
+  // The sign-in is a check: checked_at = now (lib/upstream/recheck.ts counts the interval from here).
+  const user = await deps.store.upsertUser(profile, now, { recheckState });
   const authTime = meta.authTime !== undefined && meta.authTime <= now ? meta.authTime : now;
   const session = await deps.store.createLoginSession(
     {

@@ -49,7 +49,14 @@ const signInDepsOf = new WeakMap<Runtime, SignInDeps>();
 export function signInDeps(rt: Runtime): SignInDeps {
   let deps = signInDepsOf.get(rt);
   if (!deps) {
-    deps = { store: rt.store, now: rt.now, log: rt.log, sessionLifetimeMs: rt.config.issuer.session_lifetime * 1000, throttle: new SignInThrottle(rt.now) };
+    deps = {
+      store: rt.store,
+      now: rt.now,
+      log: rt.log,
+      sessionLifetimeMs: rt.config.issuer.session_lifetime * 1000,
+      throttle: new SignInThrottle(rt.now),
+      sealRecheckState: rt.rechecker.sealState,
+    };
     signInDepsOf.set(rt, deps);
   }
   return deps;

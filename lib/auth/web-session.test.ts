@@ -100,7 +100,7 @@ describe('web session idle timeout', () => {
 
   it('a clock stepped back is not idleness', async () => {
     const { session, user } = await env.signIn(ALICE);
-    const d = decideWebSession({ session, user }, env.config, session.last_seen_at - 5 * MINUTE, webSessionPolicy(3600));
+    const d = await decideWebSession({ session, user }, env.config, session.last_seen_at - 5 * MINUTE, webSessionPolicy(3600));
     expect(d).toMatchObject({ status: 'active', touch: false });
   });
 

@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config/load';
 import type { LoginSession, Store, User } from '../store/types';
-import { currentEntitlements } from './entitlements';
+import type { Rechecker } from '../upstream/recheck';
+import { currentEntitlements, entitledUser } from './entitlements';
 
 /**
  * The browser side of a login session, checked on every page, action and
@@ -13,7 +14,7 @@ import { currentEntitlements } from './entitlements';
  */
 
 /** Why a browser is sent back to sign-in; also the sign-in page's message code. */
-export type WebSessionEnd = 'session_ended' | 'session_idle' | 'offboarded';
+export type WebSessionEnd = 'session_ended' | 'session_idle' | 'offboarded' | 'upstream_unavailable';
 
 export interface WebSessionPolicy {
   /** A session unused by the browser this long is signed out. */
@@ -38,26 +39,33 @@ export type WebSessionDecision =
     }
   | { status: 'ended'; reason: WebSessionEnd; /** The person is gone from their source: revoke the session. */ offboard?: boolean };
 
-/** The decision alone, pure: what a stored session means for this request at `now`. */
-export function decideWebSession(
+/**
+ * The decision: what a stored session means for this request at `now`.
+ * Pure but for `rechecker`, which may ask an upstream person's upstream
+ * again (lib/upstream/recheck.ts) when their last check is due.
+ */
+export async function decideWebSession(
   found: { session: LoginSession; user: User } | undefined,
   config: Pick<ResolvedConfig, 'upstreams' | 'users'>,
   now: number,
   policy: WebSessionPolicy,
-): WebSessionDecision {
+  rechecker?: Pick<Rechecker, 'check'>,
+): Promise<WebSessionDecision> {
   if (!found) return { status: 'ended', reason: 'session_ended' };
   const { session, user } = found;
   if (session.revoked_at !== null) return { status: 'ended', reason: session.revoke_reason === 'offboarded' ? 'offboarded' : 'session_ended' };
   if (now >= session.expires_at) return { status: 'ended', reason: 'session_ended' };
   // Before the idle check: a removed person's session is revoked even if the browser left it idle.
-  const entitled = currentEntitlements(config, user);
+  const entitled = await currentEntitlements(config, user, rechecker && { rechecker });
   if (entitled.status === 'removed') return { status: 'ended', reason: 'offboarded', offboard: true };
+  // Fail closed without revoking: the session works again once the upstream answers.
+  if (entitled.status === 'unavailable') return { status: 'ended', reason: 'upstream_unavailable' };
   // A clock that stepped back makes the age negative: that is activity now, not idleness.
   const idleFor = now - session.last_seen_at;
   if (idleFor >= policy.idleTimeoutMs) return { status: 'ended', reason: 'session_idle' };
   return {
     status: 'active',
-    user: { ...user, username: entitled.username, groups: entitled.groups },
+    user: entitledUser(user, entitled),
     touch: idleFor >= policy.touchIntervalMs,
   };
 }
@@ -67,6 +75,8 @@ export interface WebSessionDeps {
   now: () => number;
   config: Pick<ResolvedConfig, 'upstreams' | 'users'>;
   policy: WebSessionPolicy;
+  /** Re-checks upstream people whose last check is due; without it they keep their stored identity. */
+  rechecker?: Pick<Rechecker, 'check'>;
   /** Revokes a session (and every credential minted from it) whose person was removed from the config. */
   offboard: (sessionId: string) => Promise<unknown>;
   /** A failed activity write must not fail the page; it is reported here. */
@@ -79,7 +89,7 @@ export type WebSessionResult = { status: 'active'; session: LoginSession; user: 
 export async function resolveWebSession(deps: WebSessionDeps, sessionId: string): Promise<WebSessionResult> {
   const now = deps.now();
   const found = await deps.store.getLoginSession(sessionId);
-  const decision = decideWebSession(found, deps.config, now, deps.policy);
+  const decision = await decideWebSession(found, deps.config, now, deps.policy, deps.rechecker);
   if (decision.status === 'ended') {
     if (decision.offboard) await deps.offboard(sessionId);
     return { status: 'ended', reason: decision.reason };

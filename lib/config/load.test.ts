@@ -128,9 +128,9 @@ describe('parseConfig: the full example', () => {
     expect(c.server.token_rate_limit).toEqual({ per_credential: { burst: 100, per_minute: 30 }, per_address_failures: { burst: 120, per_minute: 120 } });
   });
 
-  it('defaults a cluster to namespace "default" and to every signed-in user', () => {
+  it('defaults a cluster to namespace "default", to every signed-in user, and to no group mappings or extra groups', () => {
     const c = parse(minimalYaml('clusters:\n' + cluster('')));
-    expect(c.clusters[0]).toEqual({ name: 'a', server: 'https://a.example.com', client_id: 'a', default_namespace: 'default', allowed_groups: [] });
+    expect(c.clusters[0]).toEqual({ name: 'a', server: 'https://a.example.com', client_id: 'a', default_namespace: 'default', allowed_groups: [], group_mappings: {}, extra_groups: [], require_mfa: false });
   });
 
   it.each([

@@ -31,6 +31,14 @@ export const ClusterSchema = z.strictObject({
   allowed_groups: z.array(z.string().min(1)).default([]),
   /** Opening this cluster, or minting for it, needs a second factor on the session (step-up). */
   require_mfa: z.boolean().default(false),
+  /**
+   * Group names in this cluster's tokens (lib/oidc/cluster-groups.ts): each
+   * group as Kubegate knows it (after the upstream's groups_prefix) is renamed
+   * by `group_mappings` (unlisted groups pass unchanged), then `extra_groups`
+   * are added. allowed_groups is checked before either: on the person's groups.
+   */
+  group_mappings: z.record(z.string().min(1).max(256), z.string().min(1).max(256).superRefine(carriable)).default({}),
+  extra_groups: z.array(z.string().min(1).max(256).superRefine(carriable)).default([]),
 });
 
 const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;

@@ -51,6 +51,11 @@ export const rowId = {
   signingKey: (kid: string) => `signing_keys/${kid}`,
   serverSecret: (name: string) => `server_secrets/${name}`,
   mfaFactor: (id: string) => `mfa_factors/${id}`,
+  /**
+   * A person's upstream re-check state (lib/upstream/recheck.ts), bound to
+   * their (upstream, subject): another person's ciphertext is refused.
+   */
+  recheckState: (upstream: string, subject: string) => `users/${encodeURIComponent(upstream)}/${encodeURIComponent(subject)}/recheck_state`,
 };
 
 export class KeyEncryptionKey {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ClusterGroupRules } from './cluster-groups';
 import { InvalidClientError, InvalidRequestError } from './errors';
 
 /** A cluster as an OAuth client of the token endpoint. */
@@ -9,6 +10,8 @@ export interface OAuthClient {
   cluster: string;
   /** The cluster's allowed_groups (empty: everyone), re-checked on every refresh. */
   allowedGroups: readonly string[];
+  /** The cluster's group_mappings and extra_groups, applied to the groups of its tokens (lib/oidc/cluster-groups.ts). */
+  groupRules?: ClusterGroupRules;
 }
 
 interface Presented {

@@ -4,6 +4,7 @@ import { mfaRequired, sessionHasMfa, type MfaPolicy } from '../mfa/policy';
 import { AppError } from '../util/errors';
 import type { ResolvedCluster } from '../config/load';
 import type { CredentialOrigin, Family, LoginSession, Store, User } from '../store/types';
+import { clusterTokenGroups } from './cluster-groups';
 import { idTokenClaims, signIdToken } from './id-token';
 import type { KeyManager } from './keys';
 import { hashRefreshToken, newRefreshToken } from './refresh-tokens';
@@ -59,7 +60,7 @@ export async function mintCredential(
   const claims = idTokenClaims({
     issuer: deps.issuer,
     audience: cluster.client_id,
-    user,
+    user: { ...user, groups: clusterTokenGroups(cluster, user.groups) },
     session,
     now,
     lifetimeSeconds: deps.idTokenLifetimeSeconds,

@@ -138,6 +138,19 @@ group('decideRefresh', () => {
     expect(decideRefresh(c, K8S, { status: 'removed', reason: 'user_removed' }, T, policy)).toEqual(expected);
   });
 
+  it.each([
+    ['a live head', ctx(), deny('upstream_unavailable')],
+    ['an idle family', ctx({ last_used_at: T - 3600 * S }), deny('upstream_unavailable')],
+    ['an already revoked family: that denial', ctx({ family_revoked_at: T - S }), deny('family_revoked')],
+    ['another client: audience binding first', ctx({ client_id: 'staging' }), deny('client_mismatch')],
+  ] as const)('an upstream unavailable past its grace is a denial, never a revocation: %s', (_, c, expected) => {
+    expect(decideRefresh(c, K8S, { status: 'unavailable', reason: 'upstream_unavailable' }, T, policy)).toEqual(expected);
+  });
+
+  it('a person gone upstream is offboarded', () => {
+    expect(decideRefresh(ctx(), K8S, { status: 'removed', reason: 'upstream_gone' }, T, policy)).toEqual({ action: 'offboard', reason: 'upstream_gone' });
+  });
+
   it('allows 8 replay steps', () => {
     expect(MAX_REPLAY_STEPS).toBe(8);
   });
@@ -175,6 +188,8 @@ group('describeRefusal', () => {
     ['groups no longer allowed', deny('cluster_not_allowed'), ctx(), 'your groups no longer give you access to this cluster'],
     ['a removed user', { action: 'offboard', reason: 'user_removed' } as const, ctx(), 'your account has been removed from Kubegate; this credential has been revoked'],
     ['a removed upstream', { action: 'offboard', reason: 'upstream_removed' } as const, ctx(), 'the sign-in provider of your account has been removed from Kubegate; this credential has been revoked'],
+    ['a person gone upstream', { action: 'offboard', reason: 'upstream_gone' } as const, ctx(), 'your account is disabled or deleted at your sign-in provider; every credential of yours has been revoked'],
+    ['an upstream down past its grace', deny('upstream_unavailable'), ctx(), 'your sign-in provider has not been reachable to confirm your account for too long; nothing was revoked, try again later'],
   ])('%s', (_, outcome, c, expected) => {
     const text = describeRefusal(outcome as Parameters<typeof describeRefusal>[0], c, o);
     expect(text).toBe(expected);

@@ -19,7 +19,9 @@ export type DenyReason =
   | 'family_revoked'
   | 'session_revoked'
   | 'session_expired'
-  | 'idle_timeout';
+  | 'idle_timeout'
+  /** The upstream has not confirmed the person for longer than its recheck_grace (lib/upstream/recheck.ts). */
+  | 'upstream_unavailable';
 
 export type RefreshDecision =
   | { action: 'rotate' }
@@ -52,6 +54,8 @@ export function decideRefresh(
   // Entitlements come from their source on every refresh (lib/auth/entitlements.ts):
   // removing a user or a group from the config bites within one id_token lifetime.
   if (current.status === 'removed') return { action: 'offboard', reason: current.reason };
+  // Fail closed, but revoke nothing: the credential works again once the upstream answers.
+  if (current.status === 'unavailable') return { action: 'deny', reason: 'upstream_unavailable' };
   if (!mayUseCluster({ allowed_groups: [...client.allowedGroups] }, current.groups)) return { action: 'deny', reason: 'cluster_not_allowed' };
   if (token.used_at === null) {
     if (now - family.last_used_at > policy.idleTimeoutMs) return { action: 'deny', reason: 'idle_timeout' };
@@ -86,7 +90,7 @@ function because(reason: string | null): string {
  * sign-in it came from), and what to do next. RFC 6749 §5.2 characters only.
  */
 export function describeRefusal(
-  outcome: { action: 'deny'; reason: DenyReason } | { action: 'offboard'; reason: 'user_removed' | 'upstream_removed' } | { action: 'revoke_family' },
+  outcome: { action: 'deny'; reason: DenyReason } | Extract<RefreshDecision, { action: 'offboard' }> | { action: 'revoke_family' },
   ctx: Pick<RefreshContext, 'family' | 'session'>,
   o: { issuer: string; policy: RefreshPolicy },
 ): string {
@@ -96,9 +100,15 @@ export function describeRefusal(
     case 'revoke_family':
       return `this refresh token was already used; a copy of it may exist elsewhere, so this credential has been revoked; ${renew}`;
     case 'offboard':
-      return outcome.reason === 'user_removed'
-        ? 'your account has been removed from Kubegate; this credential has been revoked'
-        : 'the sign-in provider of your account has been removed from Kubegate; this credential has been revoked';
+      switch (outcome.reason) {
+        case 'user_removed':
+          return 'your account has been removed from Kubegate; this credential has been revoked';
+        case 'upstream_removed':
+          return 'the sign-in provider of your account has been removed from Kubegate; this credential has been revoked';
+        case 'upstream_gone':
+          return 'your account is disabled or deleted at your sign-in provider; every credential of yours has been revoked';
+      }
+      break;
     case 'deny':
       switch (outcome.reason) {
         case 'client_mismatch':
@@ -113,6 +123,8 @@ export function describeRefusal(
           return `the sign-in this credential came from has expired; ${again}`;
         case 'idle_timeout':
           return `this credential expired after ${formatDuration(o.policy.idleTimeoutMs / 1000)} without use; ${renew}`;
+        case 'upstream_unavailable':
+          return 'your sign-in provider has not been reachable to confirm your account for too long; nothing was revoked, try again later';
       }
   }
 }

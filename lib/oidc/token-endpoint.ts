@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { currentEntitlements } from '../auth/entitlements';
+import { currentEntitlements, entitledUser } from '../auth/entitlements';
 import type { ResolvedConfig } from '../config/load';
 import type { Store } from '../store/types';
+import type { Rechecker } from '../upstream/recheck';
 import type { Logger } from '../util/log';
 import { authenticateClient, type OAuthClient } from './client-auth';
 import type { DenialAudit } from './denial-audit';
@@ -17,6 +18,7 @@ import {
   UnsupportedGrantTypeError,
 } from './errors';
 import { header, json, MAX_BODY_BYTES, NO_STORE, type IssuerRequest, type IssuerResponse } from './http';
+import { clusterTokenGroups, type ClusterGroupRules } from './cluster-groups';
 import { idTokenClaims, signIdToken } from './id-token';
 import type { KeyManager } from './keys';
 import { decideRefresh, describeRefusal, type DenyReason, type RefreshPolicy } from './refresh-policy';
@@ -30,6 +32,8 @@ export interface TokenEndpointDeps {
   clients: ReadonlyMap<string, OAuthClient>;
   /** Where each person's current entitlements are read from on every refresh (lib/auth/entitlements.ts). */
   config: Pick<ResolvedConfig, 'upstreams' | 'users'>;
+  /** Re-checks upstream people when their last check is due (lib/upstream/recheck.ts). */
+  rechecker: Pick<Rechecker, 'check'>;
   policy: RefreshPolicy;
   idTokenLifetimeSeconds: number;
   /** Server-side key from which successors are derived. */
@@ -133,7 +137,12 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps, lostRac
     throw new SlowDownError('credential', retryAfterSeconds(admitted));
   }
 
-  const current = currentEntitlements(deps.config, ctx.user);
+  // The upstream is asked only about a credential that is otherwise good: a revoked, expired or
+  // foreign one is refused below anyway, and must not cost the upstream a look-up.
+  const live =
+    ctx.family.client_id === client.clientId && ctx.family.revoked_at === null && ctx.session.revoked_at === null && now < ctx.family.expires_at && now < ctx.session.expires_at;
+  const checks = live ? { rechecker: deps.rechecker, request: { clientIp: req.clientIp ?? null, requestId: req.requestId ?? null, cluster: ctx.family.cluster } } : undefined;
+  const current = await currentEntitlements(deps.config, ctx.user, checks);
   const decision = decideRefresh(ctx, client, current, now, deps.policy);
   const describe = (d: Parameters<typeof describeRefusal>[0]) => describeRefusal(d, ctx, { issuer: deps.issuer, policy: deps.policy });
   if (decision.action === 'deny') {
@@ -161,7 +170,7 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps, lostRac
     issuer: deps.issuer,
     audience: client.clientId,
     // decideRefresh offboarded anyone removed; the fallback (no groups) is never used.
-    user: { ...ctx.user, ...(current.status === 'active' ? { username: current.username, groups: current.groups } : { groups: [] }) },
+    user: current.status === 'active' ? withClusterGroups(entitledUser(ctx.user, current), client.groupRules) : { ...ctx.user, groups: [] },
     session: ctx.session,
     now,
     lifetimeSeconds: deps.idTokenLifetimeSeconds,
@@ -188,6 +197,11 @@ async function refreshGrant(req: IssuerRequest, deps: TokenEndpointDeps, lostRac
     if (result === 'already_used') return refreshGrant(req, deps, true);
   }
   return tokenResponse(await signIdToken(claims, deps.keys.current()), successor, claims.exp - claims.iat);
+}
+
+/** The cluster's names for the person's groups, in its tokens only (allowed_groups was checked on the person's own). */
+function withClusterGroups<U extends { groups: string[] }>(user: U, rules: ClusterGroupRules | undefined): U {
+  return { ...user, groups: clusterTokenGroups(rules, user.groups) };
 }
 
 function tokenResponse(idToken: string, refreshToken: string, expiresIn: number): IssuerResponse {

@@ -17,6 +17,7 @@ const SIGN_IN_ERRORS: Record<string, string> = {
   session_ended: 'Your session has ended. Sign in again.',
   session_idle: 'You were signed out after a period of inactivity. Sign in again.',
   offboarded: 'Your account no longer has access here. If that is a mistake, tell your platform team.',
+  upstream_unavailable: 'Your sign-in provider has not been reachable to confirm your account for a while. Try again in a few minutes.',
   Default: 'Sign-in failed. Try again.',
 };
 

@@ -42,9 +42,10 @@ export const portalSession = cache(async (): Promise<PortalSession> => {
       now: rt.now,
       config: rt.config,
       policy: webSessionPolicy(rt.config.issuer.web_session_idle_timeout),
+      rechecker: rt.rechecker,
       offboard: async (id) => {
         const done = await revokeSession(rt, id, 'offboarded', { kind: 'admin', by: 'configuration' });
-        rt.log.info('web session revoked: its user is no longer in the configuration', { result: done });
+        rt.log.info('web session revoked: its user is no longer entitled (removed from the configuration or gone upstream)', { result: done });
       },
       onTouchError: (err) => rt.log.warn('could not record session activity', { error: err instanceof Error ? err.message : String(err) }),
     },

@@ -120,6 +120,84 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         expect(new Set([a.id, otherUpstream.id, sameEmail.id]).size).toBe(3);
         expect(await store.getUser('no-such-user')).toBeUndefined();
       });
+
+      it('counts a sign-in as a fresh upstream check and keeps the sealed re-check state out of User', async () => {
+        const first = await store.upsertUser(profile(), T0, { recheckState: 'sealed-1' });
+        expect(first).toMatchObject({ checked_at: T0, check_failing_since: null });
+        expect(first).not.toHaveProperty('recheck_state');
+        expect(await store.getRecheckState(first.id)).toBe('sealed-1');
+        await store.recordRecheck(first.id, { status: 'unavailable' }, T0 + MIN, audit('user.recheck_failed'));
+        // A later sign-in without a state keeps the stored one; null clears it.
+        const again = await store.upsertUser(profile(), T0 + 2 * MIN);
+        expect(again).toMatchObject({ checked_at: T0 + 2 * MIN, check_failing_since: null });
+        expect(await store.getRecheckState(first.id)).toBe('sealed-1');
+        await store.upsertUser(profile(), T0 + 3 * MIN, { recheckState: 'sealed-2' });
+        expect(await store.getRecheckState(first.id)).toBe('sealed-2');
+        await store.upsertUser(profile(), T0 + 4 * MIN, { recheckState: null });
+        expect(await store.getRecheckState(first.id)).toBeNull();
+        expect(await store.getRecheckState('no-such-user')).toBeNull();
+
+        const s = await session({}, again);
+        expect((await store.getLoginSession(s.session.id))!.user).not.toHaveProperty('recheck_state');
+        await family(s, 'kgr_state');
+        const ctx = await store.findRefreshContext(hash('kgr_state'));
+        expect(ctx!.user).toEqual(await store.getUser(first.id));
+        expect(ctx!.user).toMatchObject({ checked_at: T0 + 4 * MIN, check_failing_since: null });
+      });
+
+      it('records a re-check that confirmed the person: new profile and groups, checked now, failing cleared, with its audit event', async () => {
+        const u = await store.upsertUser(profile({ groups: ['ops', 'dba'] }), T0, { recheckState: 'sealed-1' });
+        await store.recordRecheck(u.id, { status: 'unavailable' }, T0 + MIN, audit('user.recheck_failed'));
+        const after = await store.recordRecheck(
+          u.id,
+          { status: 'active', profile: { username: 'alice.smith', email: null, name: 'Alice S.', groups: ['ops'] } },
+          T0 + 2 * MIN,
+          audit('user.rechecked', { username: 'alice.smith', details: { result: 'active', groups_removed: ['dba'] } }),
+        );
+        expect(after).toEqual({
+          ...u,
+          username: 'alice.smith',
+          email: null,
+          name: 'Alice S.',
+          groups: ['ops'],
+          updated_at: T0 + 2 * MIN,
+          checked_at: T0 + 2 * MIN,
+          check_failing_since: null,
+        });
+        expect(await store.getUser(u.id)).toEqual(after);
+        // No state given: the stored one stays; a new one replaces it; null clears it.
+        expect(await store.getRecheckState(u.id)).toBe('sealed-1');
+        await store.recordRecheck(u.id, { status: 'active', profile: profile(), recheckState: 'sealed-2' }, T0 + 3 * MIN, audit('user.rechecked'));
+        expect(await store.getRecheckState(u.id)).toBe('sealed-2');
+        await store.recordRecheck(u.id, { status: 'active', profile: profile(), recheckState: null }, T0 + 4 * MIN, audit('user.rechecked'));
+        expect(await store.getRecheckState(u.id)).toBeNull();
+
+        const [event] = await store.listAudit({ limit: 100, userId: u.id, kind: 'user.rechecked' });
+        expect(event).toMatchObject({ at: T0 + 4 * MIN, user_id: u.id });
+        const first = (await store.listAudit({ limit: 100, userId: u.id, kind: 'user.rechecked' })).at(-1);
+        expect(first).toMatchObject({ at: T0 + 2 * MIN, username: 'alice.smith', details: { result: 'active', groups_removed: ['dba'] } });
+      });
+
+      it('keeps the first failure time while the upstream stays unavailable, and clears it once it answers', async () => {
+        const u = await store.upsertUser(profile(), T0);
+        const down = await store.recordRecheck(u.id, { status: 'unavailable' }, T0 + 5 * MIN, audit('user.recheck_failed'));
+        expect(down).toEqual({ ...u, check_failing_since: T0 + 5 * MIN });
+        const still = await store.recordRecheck(u.id, { status: 'unavailable' }, T0 + 9 * MIN, audit('user.recheck_failed'));
+        // Nothing else changes: the profile and the last successful check stay.
+        expect(still).toEqual({ ...u, check_failing_since: T0 + 5 * MIN });
+        const back = await store.recordRecheck(u.id, { status: 'checked' }, T0 + 12 * MIN, audit('user.rechecked'));
+        expect(back).toEqual({ ...u, checked_at: T0 + 12 * MIN, check_failing_since: null });
+        expect((await store.listAudit({ limit: 100, userId: u.id })).map((e) => [e.kind, e.at])).toEqual([
+          ['user.rechecked', T0 + 12 * MIN],
+          ['user.recheck_failed', T0 + 9 * MIN],
+          ['user.recheck_failed', T0 + 5 * MIN],
+        ]);
+      });
+
+      it('records nothing for a person it does not know', async () => {
+        expect(await store.recordRecheck('no-such-user', { status: 'checked' }, T0, audit('user.rechecked'))).toBeUndefined();
+        expect(await store.listAudit({ limit: 10 })).toEqual([]);
+      });
     });
 
     describe('login sessions', () => {

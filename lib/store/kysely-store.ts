@@ -11,6 +11,7 @@ import type {
   NewFamily,
   PruneCounts,
   PruneOptions,
+  RecheckRecord,
   RefreshContext,
   RestoreCounts,
   RevokeReason,
@@ -27,7 +28,12 @@ type Num = number | string;
 interface UsersTable {
   id: string; upstream: string; subject: string; username: string; email: string | null; name: string | null;
   groups: string; created_at: Num; updated_at: Num;
+  /** Sealed with the KEK by the caller (lib/upstream/recheck.ts); never part of a User. */
+  recheck_state: string | null; checked_at: Num | null; check_failing_since: Num | null;
 }
+/** Every users column but the sealed re-check state. */
+const USER_COLUMNS = ['id', 'upstream', 'subject', 'username', 'email', 'name', 'groups', 'created_at', 'updated_at', 'checked_at', 'check_failing_since'] as const;
+type UserRow = Omit<UsersTable, 'recheck_state'>;
 interface LoginSessionsTable {
   id: string; user_id: string; upstream: string; amr: string; auth_time: Num; created_at: Num; expires_at: Num;
   revoked_at: Num | null; revoke_reason: string | null; client_ip: string | null; user_agent: string | null; last_seen_at: Num | null;
@@ -81,8 +87,20 @@ function toFactor(r: MfaFactorsTable): MfaFactor {
 const num = (v: Num): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: Num | null): number | null => (v === null ? null : num(v));
 
-function toUser(r: UsersTable): User {
-  return { ...r, groups: JSON.parse(r.groups) as string[], created_at: num(r.created_at), updated_at: num(r.updated_at) };
+function toUser(r: UserRow): User {
+  return {
+    id: r.id,
+    upstream: r.upstream,
+    subject: r.subject,
+    username: r.username,
+    email: r.email,
+    name: r.name,
+    groups: JSON.parse(r.groups) as string[],
+    created_at: num(r.created_at),
+    updated_at: num(r.updated_at),
+    checked_at: numOrNull(r.checked_at),
+    check_failing_since: numOrNull(r.check_failing_since),
+  };
 }
 function toSession(r: LoginSessionsTable): LoginSession {
   return {
@@ -132,7 +150,7 @@ export function refreshContextQuery(db: Kysely<Database>, tokenHash: string) {
       's.upstream as s_upstream', 's.amr', 's.auth_time', 's.created_at as s_created_at', 's.expires_at as s_expires_at',
       's.revoked_at as s_revoked_at', 's.revoke_reason as s_revoke_reason', 's.client_ip', 's.user_agent', 's.last_seen_at',
       'u.upstream as u_upstream', 'u.subject', 'u.username', 'u.email', 'u.name', 'u.groups',
-      'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
+      'u.created_at as u_created_at', 'u.updated_at as u_updated_at', 'u.checked_at', 'u.check_failing_since',
     ])
     .where('t.hash', '=', tokenHash);
 }
@@ -154,7 +172,8 @@ export function toRefreshContext(r: RefreshContextRow): RefreshContext {
     }),
     user: toUser({
       id: r.user_id, upstream: r.u_upstream, subject: r.subject, username: r.username, email: r.email, name: r.name,
-      groups: r.groups, created_at: r.u_created_at, updated_at: r.u_updated_at,
+      groups: r.groups, created_at: r.u_created_at, updated_at: r.u_updated_at, checked_at: r.checked_at,
+      check_failing_since: r.check_failing_since,
     }),
   };
 }
@@ -302,14 +321,22 @@ export class KyselyStore implements Store {
     return db.insertInto('audit_events').values(auditRow(e, now)).execute();
   }
 
-  async upsertUser(p: UserProfile, now: number): Promise<User> {
-    // One statement: the id and created_at of an existing row are kept.
-    const profile = { username: p.username, email: p.email ?? null, name: p.name ?? null, groups: JSON.stringify(p.groups) };
+  async upsertUser(p: UserProfile, now: number, opts: { recheckState?: string | null } = {}): Promise<User> {
+    // One statement: the id and created_at of an existing row are kept. A sign-in is a fresh look upstream.
+    const profile = {
+      username: p.username,
+      email: p.email ?? null,
+      name: p.name ?? null,
+      groups: JSON.stringify(p.groups),
+      checked_at: now,
+      check_failing_since: null,
+      ...(opts.recheckState !== undefined ? { recheck_state: opts.recheckState } : {}),
+    };
     const row = await this.db
       .insertInto('users')
-      .values({ id: randomUUID(), upstream: p.upstream, subject: p.subject, ...profile, created_at: now, updated_at: now })
+      .values({ id: randomUUID(), upstream: p.upstream, subject: p.subject, recheck_state: null, ...profile, created_at: now, updated_at: now })
       .onConflict((oc) => oc.columns(['upstream', 'subject']).doUpdateSet({ ...profile, updated_at: now }))
-      .returningAll()
+      .returning(USER_COLUMNS)
       .executeTakeFirstOrThrow();
     return toUser(row);
   }
@@ -319,8 +346,48 @@ export class KyselyStore implements Store {
   }
 
   async getUser(id: string): Promise<User | undefined> {
-    const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const r = await this.db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).executeTakeFirst();
     return r && toUser(r);
+  }
+
+  async recordRecheck(userId: string, result: RecheckRecord, now: number, audit: AuditInput): Promise<User | undefined> {
+    const update = this.db.updateTable('users').where('id', '=', userId);
+    let step: Compilable;
+    switch (result.status) {
+      case 'active': {
+        const p = result.profile;
+        step = update.set({
+          username: p.username,
+          email: p.email ?? null,
+          name: p.name ?? null,
+          groups: JSON.stringify(p.groups),
+          updated_at: now,
+          checked_at: now,
+          check_failing_since: null,
+          ...(result.recheckState !== undefined ? { recheck_state: result.recheckState } : {}),
+        });
+        break;
+      }
+      case 'checked':
+        step = update.set({ checked_at: now, check_failing_since: null });
+        break;
+      case 'unavailable':
+        // The first failure is kept: the grace counts from when the upstream stopped answering.
+        step = update.set((eb) => ({ check_failing_since: eb.fn.coalesce('check_failing_since', eb.val(now)) }));
+        break;
+    }
+    // Rare (once per interval per person), so compiled per call; still one grouped write with its audit row.
+    const compiled = step.compile();
+    await this.applyWrite({
+      guard: true,
+      steps: [{ sql: compiled.sql, parameters: compiled.parameters }, this.statements.audit(auditRow({ ...audit, user_id: userId }, now))],
+    });
+    return this.getUser(userId);
+  }
+
+  async getRecheckState(userId: string): Promise<string | null> {
+    const r = await this.db.selectFrom('users').select('recheck_state').where('id', '=', userId).executeTakeFirst();
+    return r?.recheck_state ?? null;
   }
 
   async createLoginSession(
@@ -338,7 +405,7 @@ export class KyselyStore implements Store {
   async getLoginSession(id: string): Promise<{ session: LoginSession; user: User } | undefined> {
     const s = await this.db.selectFrom('login_sessions').selectAll().where('id', '=', id).executeTakeFirst();
     if (!s) return undefined;
-    const u = await this.db.selectFrom('users').selectAll().where('id', '=', s.user_id).executeTakeFirst();
+    const u = await this.db.selectFrom('users').select(USER_COLUMNS).where('id', '=', s.user_id).executeTakeFirst();
     return u && { session: toSession(s), user: toUser(u) };
   }
 

@@ -161,8 +161,27 @@ export const migrations: Record<string, Migration> = {
       await sql`drop table if exists ephemeral`.execute(db);
     },
   },
+  /**
+   * Identity kept fresh (lib/upstream/recheck.ts): what a connector needs to
+   * look at a person again (sealed with the KEK by the caller), when the
+   * upstream last confirmed them, and since when it has not answered.
+   */
+  '0005_recheck': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('users').addColumn('recheck_state', 'text').execute();
+      await db.schema.alterTable('users').addColumn('checked_at', 'bigint').execute();
+      await db.schema.alterTable('users').addColumn('check_failing_since', 'bigint').execute();
+      // The profile was last read from the upstream at the last sign-in.
+      await sql`update users set checked_at = updated_at`.execute(db);
+    },
+    async down(db: Kysely<unknown>) {
+      for (const c of ['recheck_state', 'checked_at', 'check_failing_since']) {
+        await db.schema.alterTable('users').dropColumn(c).execute();
+      }
+    },
+  },
   /** Second factors and recovery codes (lib/mfa/). */
-  '0007_mfa': {
+  '0006_mfa': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('mfa_factors')

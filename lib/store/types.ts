@@ -17,6 +17,14 @@ export interface User {
   groups: string[];
   created_at: number;
   updated_at: number;
+  /**
+   * When the upstream last confirmed this person (sign-in or re-check:
+   * lib/upstream/recheck.ts); null: never, a re-check is due. Always set by
+   * the store; optional only so hand-built values need not name it.
+   */
+  checked_at?: number | null;
+  /** Since when re-checks have found the upstream unavailable; null while it answers. */
+  check_failing_since?: number | null;
 }
 
 export type MfaFactorKind = 'totp' | 'webauthn';
@@ -158,6 +166,10 @@ export const AUDIT_KINDS = [
   'mfa.recovery_used',
   'mfa.recovery_regenerated',
   'mfa.reset',
+  /** An upstream re-check answered (active, gone, not_supported): details {upstream, result, groups_added, groups_removed, reason}. */
+  'user.rechecked',
+  /** An upstream re-check got no answer: details {upstream, result: 'unavailable', reason, decision: 'kept' | 'refused'}. */
+  'user.recheck_failed',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];
@@ -197,6 +209,19 @@ export interface NewFamily {
 
 export type RotateResult = 'rotated' | 'already_used';
 
+/** What an upstream re-check found, as the store records it (Store.recordRecheck). */
+export type RecheckRecord =
+  /**
+   * The upstream confirmed the person: the profile (username, email, name,
+   * groups) is replaced, checked_at = now, failing cleared. `recheckState`:
+   * a new sealed state (null clears it); omitted keeps the stored one.
+   */
+  | { status: 'active'; profile: Pick<UserProfile, 'username' | 'email' | 'name' | 'groups'>; recheckState?: string | null }
+  /** The upstream answered but cannot say more (not_supported): checked_at = now, failing cleared. */
+  | { status: 'checked' }
+  /** The upstream did not answer: check_failing_since = now unless already set; nothing else changes. */
+  | { status: 'unavailable' };
+
 /** What one pruning chunk may delete: up to `limit` rows of each kind. */
 export interface PruneOptions {
   now: number;
@@ -232,10 +257,23 @@ export interface Store {
   /** Proves the store can commit a write now (readiness); throws StoreUnavailableError otherwise. */
   probeWrite(now: number): Promise<void>;
 
-  upsertUser(profile: UserProfile, now: number): Promise<User>;
+  /**
+   * At sign-in: inserts or updates the person by (upstream, subject), keeping
+   * their id. A sign-in is a fresh look upstream: checked_at = now, failing
+   * cleared. `recheckState` (sealed by the caller) replaces the stored one
+   * when given (null clears it); omitted keeps it.
+   */
+  upsertUser(profile: UserProfile, now: number, opts?: { recheckState?: string | null }): Promise<User>;
   getUser(id: string): Promise<User | undefined>;
   /** Everyone with this (final, prefixed) username, whatever their upstream. */
   findUsersByUsername(username: string): Promise<User[]>;
+  /**
+   * Records one upstream re-check of a person and its audit event in one
+   * transaction; returns the person as now stored (undefined: no such user).
+   */
+  recordRecheck(userId: string, result: RecheckRecord, now: number, audit: AuditInput): Promise<User | undefined>;
+  /** The sealed re-check state of a person (null: none, or no such user). Kept out of User: it is read only when a re-check runs. */
+  getRecheckState(userId: string): Promise<string | null>;
 
   createLoginSession(s: Omit<LoginSession, 'created_at' | 'revoked_at' | 'revoke_reason' | 'last_seen_at'>, now: number): Promise<LoginSession>;
   getLoginSession(id: string): Promise<{ session: LoginSession; user: User } | undefined>;

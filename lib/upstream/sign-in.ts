@@ -20,6 +20,8 @@ export interface SignInDeps {
   log: Logger;
   sessionLifetimeMs: number;
   throttle: SignInThrottle;
+  /** Seals a connector's re-check state before it is stored (Rechecker.sealState). */
+  sealRecheckState?: (person: { upstream: string; subject: string }, state: string) => Promise<string>;
 }
 
 export interface RequestMeta {
@@ -64,9 +66,15 @@ async function auditRefusal(deps: SignInDeps, upstream: string, refusal: Upstrea
  */
 export async function openLoginSession(deps: SignInDeps, upstream: UpstreamBaseConfig, signIn: UpstreamSignIn, meta: RequestMeta): Promise<string> {
   const { session } = await establishLoginSession(
-    { store: deps.store, now: deps.now, log: deps.log, sessionLifetimeMs: deps.sessionLifetimeMs },
+    { store: deps.store, now: deps.now, log: deps.log, sessionLifetimeMs: deps.sessionLifetimeMs, sealRecheckState: deps.sealRecheckState },
     signIn.identity,
-    { amr: sessionAmrAtSignIn(upstream, signIn.amr, signIn.acr), authTime: signIn.authTime, clientIp: meta.clientIp, userAgent: meta.userAgent },
+    {
+      amr: sessionAmrAtSignIn(upstream, signIn.amr, signIn.acr),
+      authTime: signIn.authTime,
+      clientIp: meta.clientIp,
+      userAgent: meta.userAgent,
+      recheckState: signIn.recheckState,
+    },
   );
   return session.id;
 }

@@ -13,6 +13,7 @@ import { handleTokenRequest } from '../../lib/oidc/token-endpoint';
 import { createRuntime, type Runtime } from '../../lib/runtime';
 import { openSqliteStore } from '../../lib/store/sqlite';
 import type { LoginSession, SigningKeyRow, Store, User, UserProfile } from '../../lib/store/types';
+import type { RecheckDeps } from '../../lib/upstream/recheck';
 import { silentLogger } from '../../lib/util/log';
 
 /** 2031-01-01T00:00:00Z: far from any real "now", so a stray Date.now() shows up. */
@@ -220,13 +221,13 @@ export interface TestEnv {
 
 /** A runtime (createRuntime) over `store` (default: a fresh in-memory SQLite) and a TestClock. */
 export async function openTestEnv(
-  opts: { yaml?: string; store?: Store; clock?: TestClock; alg?: SigningAlg } = {},
+  opts: { yaml?: string; store?: Store; clock?: TestClock; alg?: SigningAlg; connectorFor?: RecheckDeps['connectorFor'] } = {},
 ): Promise<TestEnv> {
   const clock = opts.clock ?? new TestClock();
   const config = parseTestConfig(opts.yaml ?? ENDPOINT_CONFIG_YAML);
   const store = opts.store ?? (await openSqliteStore(':memory:'));
   if ((await store.listSigningKeys()).length === 0) await seedSigningKey(store, opts.alg ?? config.signing.algorithm, clock.now());
-  const rt = await createRuntime(config, { kek: await testKek(), store, now: clock.now, log: silentLogger, keySyncIntervalMs: 24 * HOUR });
+  const rt = await createRuntime(config, { kek: await testKek(), store, now: clock.now, log: silentLogger, keySyncIntervalMs: 24 * HOUR, connectorFor: opts.connectorFor });
   const cluster = (name: string) => {
     const c = rt.clusters.get(name);
     if (!c) throw new Error(`no cluster ${name} in the test config`);

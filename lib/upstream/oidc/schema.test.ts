@@ -17,6 +17,8 @@ describe('OidcUpstreamSchema', () => {
       groups_prefix: '',
       recheck_interval: 300,
       recheck_grace: 900,
+      mfa_amr_values: ['mfa'],
+      mfa_acr_values: [],
       token_endpoint_auth_method: 'client_secret_basic',
       scopes: [],
       username_claim: 'preferred_username',

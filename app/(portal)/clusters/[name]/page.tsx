@@ -9,6 +9,7 @@ import { mayUseCluster } from '@/lib/access';
 import { csrfToken } from '@/lib/auth/csrf';
 import { kubeconfigNames } from '@/lib/kubeconfig/names';
 import { sessionHasMfa } from '@/lib/mfa/policy';
+import { clusterTokenGroups } from '@/lib/oidc/cluster-groups';
 import { kubeconfigFileName, mergeRecipes } from '@/lib/portal/cluster-view';
 import { requirePortalSession } from '@/lib/portal/session';
 import { formatDuration } from '@/lib/util/duration';
@@ -31,6 +32,8 @@ export default async function ClusterPage({ params }: { params: Promise<{ name: 
   const context = kubeconfigNames(user.username, cluster.name).context;
   const csrf = csrfToken(rt.authSecret, session.id);
   const fileName = kubeconfigFileName(cluster.name);
+  // As this cluster's tokens carry them (group_mappings and extra_groups applied).
+  const tokenGroups = clusterTokenGroups(cluster, user.groups);
   return (
     <div className="space-y-8">
       <nav aria-label="Breadcrumb" className="text-sm">
@@ -84,7 +87,11 @@ export default async function ClusterPage({ params }: { params: Promise<{ name: 
         </h2>
         <CommandBlock text="kubectl auth whoami" className="mt-3" testId="whoami" />
         <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">
-          It should print <code className="font-mono">{user.username}</code> and your groups, as the cluster&apos;s API server maps them.
+          It should print <code className="font-mono">{user.username}</code> and the groups this cluster&apos;s tokens carry for you (
+          <span data-testid="token-groups" className="font-mono">
+            {tokenGroups.length ? tokenGroups.join(', ') : 'none'}
+          </span>
+          ), as the cluster&apos;s API server maps them (it may add a prefix).
         </p>
       </section>
     </div>
