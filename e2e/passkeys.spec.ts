@@ -22,6 +22,7 @@ import { authProviderConfig, kubectlEnv, shell, whoami, type KubectlEnv } from '
 const PREFIX = 'kubegate:';
 const LOCAL = 'Local accounts';
 const CAROL = { username: 'carol', password: 'carol local password 1', groups: ['platform'] };
+const DAVE = { username: 'dave', password: 'dave local password 1', groups: ['platform'] };
 
 interface PasskeyWorld {
   portal: string;
@@ -47,8 +48,13 @@ const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPa
         port,
         config: {
           issuer: { url: portal },
+          // Next.js renders a server action's redirect target by fetching it from its own listen address
+          // (127.0.0.1 here, not the issuer's host `localhost`); unless that hop's X-Forwarded-Host is trusted,
+          // the canonical-host redirect answers it and fetch drops the cookie on the way, so "Remove" on
+          // /security lands on the home page. Reported to the lead; trusted here so the test is about passkeys.
+          server: { trust_proxy: true },
           upstreams: [{ id: 'local', type: 'local', display_name: LOCAL }],
-          users: [{ username: CAROL.username, password_hash: bcrypt.hashSync(CAROL.password, 4), groups: CAROL.groups }],
+          users: [CAROL, DAVE].map((u) => ({ username: u.username, password_hash: bcrypt.hashSync(u.password, 4), groups: u.groups })),
           mfa: { required_groups: ['platform'] },
           clusters: [
             { name: 'prod', display_name: 'Production', server: api.url, certificate_authority: { data: pki.caPem }, client_id: 'kubernetes', allowed_groups: ['platform'], require_mfa: true },
@@ -84,13 +90,31 @@ test.afterEach(async ({ world }, testInfo) => {
  * A platform authenticator with user verification (Touch ID, Windows Hello),
  * simulated by chromium itself: WebAuthn.addVirtualAuthenticator over CDP.
  */
-async function virtualAuthenticator(page: Page): Promise<{ cdp: CDPSession; authenticatorId: string }> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
+async function virtualAuthenticator(page: Page, opts: { synced?: boolean; cdp?: CDPSession } = {}): Promise<{ cdp: CDPSession; authenticatorId: string }> {
+  const cdp = opts.cdp ?? (await page.context().newCDPSession(page));
+  if (!opts.cdp) await cdp.send('WebAuthn.enable');
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+      // A synced passkey (a password manager's): backup eligible and backed up.
+      ...(opts.synced ? { defaultBackupEligibility: true, defaultBackupState: true } : {}),
+    },
   });
   return { cdp, authenticatorId };
+}
+
+/** Errors in the browser console on Kubegate's pages (CSP violations show up here). */
+function consoleErrors(page: Page, portal: string): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && page.url().startsWith(portal)) errors.push(`${page.url()}: ${m.text()}`);
+  });
+  return errors;
 }
 
 function claimsOf(jwt: string): Record<string, unknown> {
@@ -116,6 +140,7 @@ test.describe('passkeys as the second factor', () => {
     kube,
   }) => {
     test.setTimeout(150_000);
+    const errors = consoleErrors(page, world.portal);
     const { cdp, authenticatorId } = await virtualAuthenticator(page);
 
     // First sign-in: the password, then enrollment (MFA is required for `platform`, nothing is enrolled yet).
@@ -173,7 +198,49 @@ test.describe('passkeys as the second factor', () => {
 
     // Audited: the enrollment and both verifications, with the passkey's backup state.
     expect(audit(world.kubegate.dbPath, 'mfa.enrolled')).toEqual([expect.objectContaining({ kind: 'webauthn', name: 'Work laptop', backup_eligible: false })]);
-    expect(audit(world.kubegate.dbPath, 'mfa.verified').filter((d) => d.method === 'webauthn')).toHaveLength(2);
+    expect(audit(world.kubegate.dbPath, 'mfa.verified').filter((d) => d.method === 'webauthn' && (d.amr as string[]).includes('hwk'))).toHaveLength(2);
+    expect(errors).toEqual([]);
+  });
+
+  test('dave adds a synced passkey on the security page, removes the device-bound one, and then signs in as swk', async ({ page, world, login, home }) => {
+    test.setTimeout(120_000);
+    const errors = consoleErrors(page, world.portal);
+    const laptop = await virtualAuthenticator(page);
+    await login.open();
+    await login.signInWithPassword(LOCAL, DAVE.username, DAVE.password);
+    await expect(page).toHaveURL(new RegExp(`^${world.portal}/mfa`));
+    await page.getByLabel('Passkey name').fill('Laptop');
+    await page.getByRole('button', { name: 'Set up a passkey' }).click();
+    await page.getByTestId('passkey-enrolled').getByRole('link', { name: /continue/ }).click();
+    await expect(page).toHaveURL(`${world.portal}/`);
+
+    // The laptop goes away; a password manager's synced passkey is added in its place.
+    await laptop.cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: laptop.authenticatorId });
+    await virtualAuthenticator(page, { synced: true, cdp: laptop.cdp });
+    await page.goto(`${world.portal}/security`);
+    await page.getByLabel('Passkey name').fill('Password manager');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    const factors = page.getByTestId('factors');
+    await expect(factors.locator('li')).toHaveCount(2);
+    await expect(factors.locator('li', { hasText: 'Password manager' })).toContainText('Passkey (synced)');
+    await expect(factors.locator('li', { hasText: 'Laptop' })).toContainText('Passkey (device-bound)');
+    await factors.locator('li', { hasText: 'Laptop' }).getByRole('button', { name: 'Remove' }).click();
+    await expect(factors.locator('li')).toHaveCount(1);
+    await expect(factors).toContainText('Password manager');
+
+    await home.open();
+    await home.signOut();
+    await login.open();
+    await login.signInWithPassword(LOCAL, DAVE.username, DAVE.password);
+    await expect(page).toHaveURL(new RegExp(`^${world.portal}/mfa`));
+    await page.getByRole('button', { name: 'Use a passkey' }).click();
+    await expect(page).toHaveURL(`${world.portal}/`);
+    await page.goto(`${world.portal}/security`);
+    // The session's methods, as every id_token minted from it will carry them.
+    await expect(page.getByText('This session has shown a second factor (pwd, swk, mfa)')).toBeVisible();
+    const verified = audit(world.kubegate.dbPath, 'mfa.verified').at(-1)!;
+    expect(verified).toMatchObject({ method: 'webauthn', backup_eligible: true, backed_up: true, amr: ['pwd', 'swk', 'mfa'] });
+    expect(errors).toEqual([]);
   });
 
   test('the passkey endpoints refuse a request from another origin, or without the session’s CSRF token', async ({ page, world }) => {
