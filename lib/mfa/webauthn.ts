@@ -168,8 +168,12 @@ const common = {
   authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
 };
 
-/** What @simplewebauthn/browser's startRegistration sends, checked before the library parses it. */
-export const RegistrationResponseSchema = z.strictObject({
+/**
+ * What @simplewebauthn/browser's startRegistration sends, checked before the
+ * library parses it. Loose objects: browsers and the library add fields over
+ * time (publicKeyAlgorithm, extension outputs); the ones we rely on are checked.
+ */
+export const RegistrationResponseSchema = z.looseObject({
   ...common,
   response: z.looseObject({
     clientDataJSON: b64url,
@@ -179,7 +183,7 @@ export const RegistrationResponseSchema = z.strictObject({
 });
 
 /** What startAuthentication sends. */
-export const AuthenticationResponseSchema = z.strictObject({
+export const AuthenticationResponseSchema = z.looseObject({
   ...common,
   response: z.looseObject({
     clientDataJSON: b64url,
