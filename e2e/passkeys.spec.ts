@@ -23,6 +23,7 @@ const PREFIX = 'kubegate:';
 const LOCAL = 'Local accounts';
 const CAROL = { username: 'carol', password: 'carol local password 1', groups: ['platform'] };
 const DAVE = { username: 'dave', password: 'dave local password 1', groups: ['platform'] };
+const ERIN = { username: 'erin', password: 'erin local password 1', groups: ['platform'] };
 
 interface PasskeyWorld {
   portal: string;
@@ -54,8 +55,8 @@ const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPa
           // /security lands on the home page. Reported to the lead; trusted here so the test is about passkeys.
           server: { trust_proxy: true },
           upstreams: [{ id: 'local', type: 'local', display_name: LOCAL }],
-          users: [CAROL, DAVE].map((u) => ({ username: u.username, password_hash: bcrypt.hashSync(u.password, 4), groups: u.groups })),
-          mfa: { required_groups: ['platform'] },
+          users: [CAROL, DAVE, ERIN].map((u) => ({ username: u.username, password_hash: bcrypt.hashSync(u.password, 4), groups: u.groups })),
+          mfa: { required_groups: ['platform'], passwordless_local: true },
           clusters: [
             { name: 'prod', display_name: 'Production', server: api.url, certificate_authority: { data: pki.caPem }, client_id: 'kubernetes', allowed_groups: ['platform'], require_mfa: true },
           ],
@@ -241,6 +242,40 @@ test.describe('passkeys as the second factor', () => {
     const verified = audit(world.kubegate.dbPath, 'mfa.verified').at(-1)!;
     expect(verified).toMatchObject({ method: 'webauthn', backup_eligible: true, backed_up: true, amr: ['pwd', 'swk', 'mfa'] });
     expect(errors).toEqual([]);
+  });
+
+  test('with passwordless_local, erin signs in with her passkey alone: no password, a complete session (hwk + mfa)', async ({ page, world, login, home, clusterPage }) => {
+    const errors = consoleErrors(page, world.portal);
+    await virtualAuthenticator(page);
+    await login.open();
+    await login.signInWithPassword(LOCAL, ERIN.username, ERIN.password);
+    await page.getByLabel('Passkey name').fill('Laptop');
+    await page.getByRole('button', { name: 'Set up a passkey' }).click();
+    await page.getByTestId('passkey-enrolled').getByRole('link', { name: /continue/ }).click();
+    await expect(page).toHaveURL(`${world.portal}/`);
+    await home.signOut();
+
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await expect(page).toHaveURL(`${world.portal}/`);
+    await expect(home.username()).toHaveText(ERIN.username);
+    // Straight to a cluster that requires MFA: no second prompt.
+    await clusterPage.open('prod');
+    await page.goto(`${world.portal}/security`);
+    await expect(page.getByText('This session has shown a second factor (hwk, mfa)')).toBeVisible();
+    const logins = audit(world.kubegate.dbPath, 'session.login');
+    expect(logins.at(-1)).toMatchObject({ amr: ['hwk', 'mfa'] });
+    expect(errors).toEqual([]);
+  });
+
+  test('passkey sign-in: its options are refused cross-origin; an authenticator with no passkey for this site gets an explanation, not a session', async ({ page, world, login }) => {
+    await login.open();
+    const res = await page.request.post(`${world.portal}/api/passkeys/login-options`, { headers: { origin: 'https://evil.test', 'content-type': 'application/json' }, data: {} });
+    expect(res.status()).toBe(403);
+    // An authenticator holding no passkey for this site: the browser refuses, the page explains.
+    await virtualAuthenticator(page);
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await expect(page.locator('#passkey-error')).toBeVisible({ timeout: 30_000 });
+    await expect(page).toHaveURL(/\/login/);
   });
 
   test('the passkey endpoints refuse a request from another origin, or without the session’s CSRF token', async ({ page, world }) => {

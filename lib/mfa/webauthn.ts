@@ -279,6 +279,34 @@ export async function verifyAuthentication(
     await failed(deps, user, session, meta, { method: 'webauthn', reason: 'unknown_credential' });
     return { ok: false, reason: 'refused' };
   }
+  const checked = await checkAssertion(deps, factor, challenge, response);
+  if (!checked.ok) {
+    await failed(deps, user, session, meta, checked.details);
+    if (checked.details.reason === 'cloned_authenticator') {
+      deps.log.warn('passkey signature counter did not move forward: possibly a cloned authenticator', { user: user.username, ...checked.details });
+    }
+    return { ok: false, reason: 'refused' };
+  }
+  const { method, details } = checked;
+  await elevate(deps, user, session, meta, method, details);
+  return { ok: true, method, factorId: factor.id };
+}
+
+export type AssertionCheck =
+  | { ok: true; method: 'hwk' | 'swk'; details: Record<string, unknown> }
+  | { ok: false; details: Record<string, unknown> & { reason: 'invalid_response' | 'cloned_authenticator' } };
+
+/**
+ * Verifies an assertion made with `factor` over `challenge` (origin, RP id,
+ * UV, signature), then moves its signature counter (or records the use).
+ * Shared by the second-factor prompt and the passwordless sign-in.
+ */
+export async function checkAssertion(
+  deps: Pick<PasskeyDeps, 'store' | 'now' | 'rp'>,
+  factor: MfaFactor,
+  challenge: string,
+  response: z.infer<typeof AuthenticationResponseSchema>,
+): Promise<AssertionCheck> {
   const data = passkeyDataOf(factor);
   const stored = factor.counter ?? 0;
   let info;
@@ -295,19 +323,13 @@ export async function verifyAuthentication(
     if (!verified.verified) throw new Error('signature did not verify');
     info = verified.authenticationInfo;
   } catch (err) {
-    await failed(deps, user, session, meta, { method: 'webauthn', reason: 'invalid_response', factor: factor.id, detail: why(err) });
-    return { ok: false, reason: 'refused' };
+    return { ok: false, details: { method: 'webauthn', reason: 'invalid_response', factor: factor.id, detail: why(err) } };
   }
   const counter = info.newCounter;
   const moved = counter > 0 || stored > 0 ? counter > stored && (await deps.store.advanceMfaCounter(factor.id, counter, deps.now())) : true;
-  if (!moved) {
-    await failed(deps, user, session, meta, { method: 'webauthn', reason: 'cloned_authenticator', factor: factor.id, stored_counter: stored, counter });
-    deps.log.warn('passkey signature counter did not move forward: possibly a cloned authenticator', { user: user.username, factor: factor.id, stored_counter: stored, counter });
-    return { ok: false, reason: 'refused' };
-  }
+  if (!moved) return { ok: false, details: { method: 'webauthn', reason: 'cloned_authenticator', factor: factor.id, stored_counter: stored, counter } };
   if (counter === 0) await deps.store.touchMfaFactor(factor.id, deps.now());
   const backupEligible = info.credentialDeviceType === 'multiDevice';
   const method = amrMethod(backupEligible, info.credentialBackedUp);
-  await elevate(deps, user, session, meta, method, { method: 'webauthn', factor: factor.id, backup_eligible: backupEligible, backed_up: info.credentialBackedUp, counter });
-  return { ok: true, method, factorId: factor.id };
+  return { ok: true, method, details: { method: 'webauthn', factor: factor.id, backup_eligible: backupEligible, backed_up: info.credentialBackedUp, counter } };
 }
