@@ -103,7 +103,7 @@ export class SoftAuthenticator {
   }
 
   /** navigator.credentials.get(); a counting authenticator's counter moves by `step` (default 1; 0 or less: as a clone would). */
-  authenticate(input: { challenge: string; origin: string; rpId: string; flags?: Flags; step?: number }) {
+  authenticate(input: { challenge: string; origin: string; rpId: string; flags?: Flags; step?: number; userHandle?: string }) {
     this.counter += input.step ?? (this.opts.counting ? 1 : 0);
     const flags = { ...this.opts.flags, ...input.flags };
     const authenticatorData = this.authData(input.rpId, flags, false);
@@ -118,6 +118,7 @@ export class SoftAuthenticator {
         clientDataJSON: clientDataJSON.toString('base64url'),
         authenticatorData: authenticatorData.toString('base64url'),
         signature: signature.toString('base64url'),
+        ...(input.userHandle !== undefined ? { userHandle: Buffer.from(input.userHandle).toString('base64url') } : {}),
       },
     };
   }
