@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ResolvedCluster, ResolvedConfig } from './config/load';
 import { openServerSecret, type KeyEncryptionKey } from './crypto/kek';
-import type { OAuthClient } from './oidc/client-auth';
+import { clientsFromConfig } from './oidc/client-auth';
 import { createTokenEndpointGuards } from './oidc/guards';
 import { KEY_SYNC_INTERVAL_SECONDS } from './oidc/key-timing';
 import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } from './oidc/keys';
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
+import { UserCodeThrottle, type DeviceDeps } from './oidc/device';
 import { mfaPolicyOf } from './mfa/config';
 import { startMaintenance } from './store/maintenance';
 import { openSqliteStore } from './store/sqlite';
@@ -29,6 +30,8 @@ export interface Runtime {
   issuerDeps: IssuerRoutesDeps;
   /** What minting a credential needs (cluster pages, downloads). */
   mintDeps: MintDeps;
+  /** The portal's half of the authorization endpoint and the /device page (lib/oidc/authorize.ts, device.ts). */
+  authzDeps: DeviceDeps;
   clusters: ReadonlyMap<string, ResolvedCluster>;
   /** Re-checks upstream people at refreshes and page views (lib/upstream/recheck.ts); one per process, so checks coalesce. */
   rechecker: Rechecker;
@@ -106,18 +109,7 @@ export async function createRuntime(
     throw err;
   }
   log.info('secrets at rest encrypted with the key-encryption key', { kek: kek.kid, from: kek.source });
-  const clients = new Map<string, OAuthClient>(
-    config.clusters.map((c) => [
-      c.client_id,
-      {
-        clientId: c.client_id,
-        clientSecret: c.client_secret,
-        cluster: c.name,
-        allowedGroups: c.allowed_groups,
-        groupRules: { group_mappings: c.group_mappings, extra_groups: c.extra_groups },
-      },
-    ]),
-  );
+  const clients = clientsFromConfig(config);
   const rechecker = new Rechecker({
     store,
     kek,
@@ -146,6 +138,7 @@ export async function createRuntime(
     intervalMs: opts.pruneIntervalMs ?? 10 * 60_000,
     firstDelayMs: Math.min(opts.pruneIntervalMs ?? 60_000, 60_000),
   });
+  const clusters = new Map(config.clusters.map((c) => [c.name, c]));
   return {
     config,
     store,
@@ -154,8 +147,9 @@ export async function createRuntime(
     now,
     authSecret,
     kek,
-    clusters: new Map(config.clusters.map((c) => [c.name, c])),
+    clusters,
     rechecker,
+    authzDeps: { issuer: config.issuer.url, store, clients, clusters, userCodes: new UserCodeThrottle(), mfaPolicy: mfaPolicyOf(config), now, log },
     mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now, mfaPolicy: mfaPolicyOf(config) },
     issuerDeps: {
       issuer: config.issuer.url,
@@ -169,6 +163,7 @@ export async function createRuntime(
       refreshKey,
       config,
       rechecker,
+      mfaPolicy: mfaPolicyOf(config),
       throttle: guards.throttle,
       denials: guards.denials,
       now,

@@ -16,8 +16,9 @@ export const metadata: Metadata = { title: 'Sign in' };
 export default async function LoginPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const [rt, params, current] = await Promise.all([getRuntime(), searchParams, currentSignedIn()]);
   const next = safeNext(params.next);
-  // Signed in already: on to where the person was going, through the second factor if it is still due.
-  if (current) redirect(current.stage === 'complete' ? next : `/mfa?next=${encodeURIComponent(next)}`);
+  // Signed in already: on to where the person was going, through the second factor if it is still due;
+  // unless prompt=login (the authorization endpoint's prompt=login or max_age): sign in again, though signed in.
+  if (current && params.prompt !== 'login') redirect(current.stage === 'complete' ? next : `/mfa?next=${encodeURIComponent(next)}`);
   const error = signInErrorMessage(params.error);
   const { branding } = rt.config;
   const passkeys = passwordlessEnabled(rt.config, upstreamsOf(rt.config));

@@ -18,6 +18,22 @@ function Shown({ parts }: { parts: DisplayPart[] }) {
   );
 }
 
+/** What a tab set holds: minted credentials, or the token-free kubectl oidc-login setup (several of those share a page). */
+const VARIANTS = {
+  credentials: {
+    attr: 'data-shell',
+    shortened: 'Tokens and certificate data are shortened on screen; Copy copies them whole.',
+    show: 'Show full tokens',
+    hide: 'Shorten tokens',
+  },
+  'oidc-login': {
+    attr: 'data-login-shell',
+    shortened: 'Certificate data is shortened on screen; Copy copies it whole.',
+    show: 'Show in full',
+    hide: 'Shorten',
+  },
+} as const;
+
 /**
  * Commands per shell as accessible tabs (WAI-ARIA tabs pattern: arrow keys
  * move between tabs). Each panel shows the whole script, with tokens and
@@ -25,7 +41,16 @@ function Shown({ parts }: { parts: DisplayPart[] }) {
  * shows them), one copy button for all of it, and the same commands step by
  * step, explained, for people who read before they paste.
  */
-export function ShellTabs({ renderings }: { renderings: ShellRendering[] }) {
+export function ShellTabs({
+  renderings,
+  label = 'Shell',
+  variant = 'credentials',
+}: {
+  renderings: ShellRendering[];
+  label?: string;
+  variant?: keyof typeof VARIANTS;
+}) {
+  const v = VARIANTS[variant];
   const [active, setActive] = useState(0);
   const [full, setFull] = useState(false);
   const base = useId();
@@ -39,7 +64,7 @@ export function ShellTabs({ renderings }: { renderings: ShellRendering[] }) {
   };
   return (
     <div>
-      <div role="tablist" aria-label="Shell" className="flex flex-wrap gap-1 border-b border-slate-200 dark:border-slate-700">
+      <div role="tablist" aria-label={label} className="flex flex-wrap gap-1 border-b border-slate-200 dark:border-slate-700">
         {renderings.map((r, i) => (
           <button
             key={r.shell}
@@ -51,7 +76,7 @@ export function ShellTabs({ renderings }: { renderings: ShellRendering[] }) {
             tabIndex={i === active ? 0 : -1}
             onClick={() => setActive(i)}
             onKeyDown={onKey}
-            data-shell={r.shell}
+            {...{ [v.attr]: r.shell }}
             className={cn(
               '-mb-px rounded-t-lg border-b-2 px-4 py-2 text-sm font-medium focus-visible:outline-2 focus-visible:outline-indigo-500',
               i === active
@@ -70,7 +95,7 @@ export function ShellTabs({ renderings }: { renderings: ShellRendering[] }) {
           role="tabpanel"
           aria-labelledby={`${base}-tab-${i}`}
           hidden={i !== active}
-          data-shell={r.shell}
+          {...{ [v.attr]: r.shell }}
           className="pt-4"
         >
           {r.script === undefined ? (
@@ -80,23 +105,25 @@ export function ShellTabs({ renderings }: { renderings: ShellRendering[] }) {
               <div className="relative">
                 <pre
                   className="overflow-x-auto rounded-lg bg-slate-950 p-4 pt-12 font-mono text-xs leading-relaxed whitespace-pre-wrap text-slate-100 wrap-anywhere"
-                  data-testid={`script-${r.shell}`}
+                  data-testid={variant === 'credentials' ? `script-${r.shell}` : undefined}
                 >
                   <code>{full ? r.script : <Shown parts={r.display ?? [{ text: r.script }]} />}</code>
                 </pre>
                 <CopyButton text={r.script} label="Copy all" className="absolute top-2 right-2" />
               </div>
-              <div className="mt-2 flex flex-wrap items-center justify-between gap-2 text-xs text-slate-600 dark:text-slate-400">
-                <p>Tokens and certificate data are shortened on screen; Copy copies them whole.</p>
-                <button
-                  type="button"
-                  aria-pressed={full}
-                  onClick={() => setFull(!full)}
-                  className="rounded px-1 font-medium text-indigo-700 underline-offset-2 hover:underline focus-visible:outline-2 focus-visible:outline-indigo-500 dark:text-indigo-300"
-                >
-                  {full ? 'Shorten tokens' : 'Show full tokens'}
-                </button>
-              </div>
+              {r.display?.some((p) => p.shortened) && (
+                <div className="mt-2 flex flex-wrap items-center justify-between gap-2 text-xs text-slate-600 dark:text-slate-400">
+                  <p>{v.shortened}</p>
+                  <button
+                    type="button"
+                    aria-pressed={full}
+                    onClick={() => setFull(!full)}
+                    className="rounded px-1 font-medium text-indigo-700 underline-offset-2 hover:underline focus-visible:outline-2 focus-visible:outline-indigo-500 dark:text-indigo-300"
+                  >
+                    {full ? v.hide : v.show}
+                  </button>
+                </div>
+              )}
               <details className="mt-4 rounded-lg border border-slate-200 dark:border-slate-700">
                 <summary className="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200">
                   Step by step ({r.steps?.length} commands)

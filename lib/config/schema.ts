@@ -41,6 +41,30 @@ export const ClusterSchema = z.strictObject({
   extra_groups: z.array(z.string().min(1).max(256).superRefine(carriable)).default([]),
 });
 
+/**
+ * An extra OAuth client of the authorization endpoint (a GUI tool, a web
+ * dashboard): its tokens are for one cluster (the id_token audience is that
+ * cluster's client_id), its redirect URIs match exactly. Each cluster's own
+ * client_id is a client already (native: loopback redirects, PKCE).
+ */
+export const ClientSchema = z.strictObject({
+  client_id: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  /** Omitted: a public client, which must use PKCE. */
+  client_secret: z.string().min(1).superRefine(carriable).optional(),
+  /** The cluster (by name) its tokens are for. */
+  cluster: dnsLabel,
+  redirect_uris: z
+    .array(
+      z.string().superRefine((u, ctx) => {
+        if (!URL.canParse(u)) ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' });
+        else if (u.includes('#')) ctx.addIssue({ code: 'custom', message: 'must not carry a fragment (RFC 6749 §3.1.2)' });
+      }),
+    )
+    .default([]),
+  /** A native application (RFC 8252): also accepts http://localhost, 127.0.0.1 and [::1] on any port. */
+  native: z.boolean().default(false),
+});
+
 const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
 export const LocalUserSchema = z.strictObject({
@@ -213,6 +237,7 @@ export const ConfigSchema = z
       })
       .default({ required: false, required_groups: [], passwordless_local: false }),
     clusters: z.array(ClusterSchema).default([]),
+    clients: z.array(ClientSchema).default([]),
     upstreams: z.array(UpstreamSchema).default([]),
     users: z.array(LocalUserSchema).default([]),
     branding: z
@@ -252,6 +277,20 @@ function crossFieldChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>):
   unique(clusters, 'name', 'clusters', 'cluster name');
   // Audience binding: a token for one cluster must be refused by another.
   unique(clusters, 'client_id', 'clusters', 'client_id');
+  const clients = list(field(config, 'clients'));
+  const clusterNames = new Set(clusters.map((c) => field(c, 'name')));
+  const clusterClientIds = new Set(clusters.map((c) => field(c, 'client_id')));
+  unique(clients, 'client_id', 'clients', 'client_id');
+  clients.forEach((c, i) => {
+    const id = field(c, 'client_id');
+    const cluster = field(c, 'cluster');
+    if (typeof id === 'string' && clusterClientIds.has(id)) {
+      ctx.addIssue({ code: 'custom', path: ['clients', i, 'client_id'], message: `duplicate client_id ${JSON.stringify(id)} (a cluster's client_id is a client already)` });
+    }
+    if (typeof cluster === 'string' && Array.isArray(field(config, 'clusters')) && !clusterNames.has(cluster)) {
+      ctx.addIssue({ code: 'custom', path: ['clients', i, 'cluster'], message: `no cluster is named ${JSON.stringify(cluster)}` });
+    }
+  });
   unique(upstreams, 'id', 'upstreams', 'upstream id');
   unique(users, 'username', 'users', 'username');
   if (users.length > 0 && Array.isArray(field(config, 'upstreams')) && !upstreams.some((u) => field(u, 'type') === 'local')) {
@@ -291,5 +330,6 @@ function crossFieldChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>):
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
+export type ClientConfig = z.infer<typeof ClientSchema>;
 export type { UpstreamConfig } from '../upstream/registry';
 export type LocalUserConfig = z.infer<typeof LocalUserSchema>;

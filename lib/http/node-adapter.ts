@@ -94,7 +94,7 @@ export function createIssuerListener(
           if (read.kind === 'timeout') return send(res, fail(new RequestTimeoutError(opts.bodyTimeoutMs)), head, requestId);
           body = read.body;
         }
-        const ir: IssuerRequest = { method: req.method ?? 'GET', headers: req.headers, body, clientIp, requestId };
+        const ir: IssuerRequest = { method: req.method ?? 'GET', url, headers: req.headers, body, clientIp, requestId };
         send(res, await handler(ir), head, requestId);
       } catch (err) {
         if (!res.headersSent) send(res, fail(err), head, requestId);

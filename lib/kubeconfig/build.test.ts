@@ -46,7 +46,8 @@ describe('buildKubeconfig', () => {
   test('optional secret and CAs are left out when absent', () => {
     const config = buildKubeconfig([makeSpec({ withCas: false })]);
     expect(config.clusters[0]?.cluster).toEqual({ server: 'https://prod.k8s.example:6443' });
-    expect(Object.keys(config.users[0]?.user['auth-provider'].config ?? {})).toEqual(['idp-issuer-url', 'client-id', 'id-token', 'refresh-token']);
+    const user = config.users[0]?.user;
+    expect(Object.keys(user && 'auth-provider' in user ? user['auth-provider'].config : {})).toEqual(['idp-issuer-url', 'client-id', 'id-token', 'refresh-token']);
   });
 
   test('several specs: one entry per name, identical repeats merged, current context selectable', () => {

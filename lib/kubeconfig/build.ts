@@ -1,8 +1,10 @@
 import yaml from 'js-yaml';
 import { base64Utf8 } from './encoding';
 import { InvalidCredentialSpecError } from './errors';
+import { oidcLoginExecConfig } from './oidc-login';
 import type {
   CredentialSpec,
+  ExecSpec,
   KubeconfigCluster,
   KubeconfigContext,
   KubeconfigObject,
@@ -11,6 +13,13 @@ import type {
 } from './types';
 
 export type { KubeconfigObject } from './types';
+
+/** What a kubeconfig is built from: a user holding minted tokens, or one that logs in through kubectl oidc-login. */
+export type AnySpec = CredentialSpec | ExecSpec;
+
+export function isExecSpec(spec: AnySpec): spec is ExecSpec {
+  return 'flow' in spec.user;
+}
 
 /**
  * The `oidc` auth-provider config for a user, in kubectl's key names. Shared
@@ -27,7 +36,7 @@ export function oidcAuthProviderConfig(user: CredentialSpec['user']): OidcAuthPr
   };
 }
 
-function clusterEntry({ cluster }: CredentialSpec): KubeconfigCluster {
+function clusterEntry({ cluster }: AnySpec): KubeconfigCluster {
   return {
     name: cluster.name,
     cluster: {
@@ -37,11 +46,12 @@ function clusterEntry({ cluster }: CredentialSpec): KubeconfigCluster {
   };
 }
 
-function userEntry({ user }: CredentialSpec): KubeconfigUser {
-  return { name: user.name, user: { 'auth-provider': { name: 'oidc', config: oidcAuthProviderConfig(user) } } };
+function userEntry(spec: AnySpec): KubeconfigUser {
+  if (isExecSpec(spec)) return { name: spec.user.name, user: { exec: oidcLoginExecConfig(spec.user) } };
+  return { name: spec.user.name, user: { 'auth-provider': { name: 'oidc', config: oidcAuthProviderConfig(spec.user) } } };
 }
 
-function contextEntry({ cluster, user, context }: CredentialSpec): KubeconfigContext {
+function contextEntry({ cluster, user, context }: AnySpec): KubeconfigContext {
   return { name: context.name, context: { cluster: cluster.name, user: user.name, namespace: context.namespace } };
 }
 
@@ -59,7 +69,7 @@ function uniqueByName<T extends { name: string }>(entries: T[], kind: string): T
 }
 
 /** A complete kubeconfig for `specs`; `current-context` defaults to the first spec's context. */
-export function buildKubeconfig(specs: readonly CredentialSpec[], currentContext?: string): KubeconfigObject {
+export function buildKubeconfig(specs: readonly AnySpec[], currentContext?: string): KubeconfigObject {
   const contexts = uniqueByName(specs.map(contextEntry), 'context');
   if (currentContext !== undefined && !contexts.some((c) => c.name === currentContext)) {
     throw new InvalidCredentialSpecError(`current context ${JSON.stringify(currentContext)} is not among the contexts`);

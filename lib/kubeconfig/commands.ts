@@ -1,7 +1,8 @@
-import { oidcAuthProviderConfig } from './build';
+import { oidcAuthProviderConfig, type AnySpec } from './build';
 import { base64Utf8 } from './encoding';
 import { InvalidCredentialSpecError } from './errors';
-import type { Command, CredentialSpec, OidcAuthProviderConfig } from './types';
+import { EXEC_API_VERSION, oidcLoginArgs } from './oidc-login';
+import type { Command, CredentialSpec, ExecSpec, OidcAuthProviderConfig } from './types';
 
 /** Optional oidc keys: when absent from the spec they are removed (`key-`), so re-running replaces a stale value. */
 const OPTIONAL_KEYS = ['client-secret', 'idp-certificate-authority-data'] as const satisfies (keyof OidcAuthProviderConfig)[];
@@ -52,7 +53,7 @@ function checkName(kind: string, name: string): void {
   }
 }
 
-function checkSpec({ cluster, user, context }: CredentialSpec): void {
+function checkSpec({ cluster, user, context }: AnySpec, values: Record<string, string | undefined>): void {
   checkName('cluster', cluster.name);
   checkName('user', user.name);
   checkName('context', context.name);
@@ -60,7 +61,7 @@ function checkSpec({ cluster, user, context }: CredentialSpec): void {
     throw new InvalidCredentialSpecError(`namespace ${JSON.stringify(context.namespace)} is not a valid Kubernetes namespace name`);
   }
   // CSV parsing rewrites "\r\n" to "\n"; no real URL, id, secret or token contains a line break or NUL.
-  for (const [key, value] of Object.entries({ server: cluster.server, ...oidcAuthProviderConfig(user) })) {
+  for (const [key, value] of Object.entries({ server: cluster.server, ...values })) {
     if (value !== undefined && /[\0\r\n]/.test(value)) {
       throw new InvalidCredentialSpecError(`${key} contains a line break or NUL`);
     }
@@ -82,18 +83,10 @@ function checkSpec({ cluster, user, context }: CredentialSpec): void {
  * new spec has none (clearing it would need `kubectl config unset`).
  */
 export function kubectlCommands(spec: CredentialSpec): Command[] {
-  checkSpec(spec);
-  const { cluster, user, context } = spec;
+  const { user } = spec;
   const config = oidcAuthProviderConfig(user);
-  const commands: Command[] = [
-    { title: `Add cluster ${cluster.name}`, argv: ['kubectl', 'config', 'set-cluster', cluster.name, `--server=${cluster.server}`] },
-  ];
-  if (cluster.caPem !== undefined) {
-    commands.push({
-      title: `Trust the certificate authority of cluster ${cluster.name}`,
-      argv: ['kubectl', 'config', 'set', `clusters.${cluster.name}.certificate-authority-data`, base64Utf8(cluster.caPem)],
-    });
-  }
+  checkSpec(spec, { ...config });
+  const commands = clusterCommands(spec);
   const args = Object.entries(config).flatMap(([key, value]) => (value === undefined ? [] : [authProviderArg(key, value)]));
   const removed = OPTIONAL_KEYS.filter((key) => config[key] === undefined);
   const removals = removed.map((key) => `--auth-provider-arg=${key}-`);
@@ -103,10 +96,80 @@ export function kubectlCommands(spec: CredentialSpec): Command[] {
       argv: ['kubectl', 'config', 'set-credentials', user.name, '--auth-provider=oidc', ...args, ...removals],
       note: credentialsNote(removed),
     },
+    ...contextCommands(spec),
+  );
+  return commands;
+}
+
+function clusterCommands({ cluster }: AnySpec): Command[] {
+  const commands: Command[] = [
+    { title: `Add cluster ${cluster.name}`, argv: ['kubectl', 'config', 'set-cluster', cluster.name, `--server=${cluster.server}`] },
+  ];
+  if (cluster.caPem !== undefined) {
+    commands.push({
+      title: `Trust the certificate authority of cluster ${cluster.name}`,
+      argv: ['kubectl', 'config', 'set', `clusters.${cluster.name}.certificate-authority-data`, base64Utf8(cluster.caPem)],
+    });
+  }
+  return commands;
+}
+
+function contextCommands({ cluster, user, context }: AnySpec): Command[] {
+  return [
     { title: `Point context ${context.name} at the cluster`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.cluster`, cluster.name] },
     { title: `Point context ${context.name} at the user`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.user`, user.name] },
     { title: `Set the default namespace of ${context.name}`, argv: ['kubectl', 'config', 'set', `contexts.${context.name}.namespace`, context.namespace] },
     { title: `Switch to context ${context.name}`, argv: ['kubectl', 'config', 'use-context', context.name] },
-  );
-  return commands;
+  ];
+}
+
+/**
+ * One `--exec-arg`. Like `--auth-provider-arg` it is a pflag StringSlice, so
+ * each occurrence is read as a CSV record: an unquoted ',' would split one
+ * kubelogin flag into two arguments and a bare '"' is a parse error. An
+ * argument holding either is written as one quoted CSV field, inner quotes
+ * doubled (kubectl 1.32: `--exec-arg="--oidc-client-secret=a,b"` sets one
+ * argument). One flag per argument, never a comma-joined list.
+ */
+export function execArg(arg: string): string {
+  return /[",]/.test(arg) ? `--exec-arg="${arg.replaceAll('"', '""')}"` : `--exec-arg=${arg}`;
+}
+
+const FLOW_NOTE: Record<ExecSpec['user']['flow'], string> = {
+  browser:
+    'kubectl runs kubectl oidc-login whenever it needs a token: the first time it opens your browser to sign in to Kubegate, then it keeps the token (and renews it) in ~/.kube/cache/oidc-login.',
+  'device-code':
+    'kubectl runs kubectl oidc-login whenever it needs a token: the first time it prints a web address and a code; open the address in a browser on any device, sign in to Kubegate and approve the code. The token is kept (and renewed) in ~/.kube/cache/oidc-login.',
+};
+
+/**
+ * kubectl commands that add an exec-plugin user for `spec` (no token: `kubectl
+ * oidc-login` logs in when kubectl first needs one). Running them into an
+ * empty kubeconfig yields buildKubeconfig([spec]) except `installHint`, which
+ * `kubectl config` cannot set (tested with real kubectl). Re-running replaces
+ * the whole argument list, so switching between the browser and device-code
+ * flows leaves no stale flag behind.
+ */
+export function oidcLoginCommands(spec: ExecSpec): Command[] {
+  const args = oidcLoginArgs(spec.user);
+  checkSpec(spec, Object.fromEntries(args.map((arg, i) => [`argument ${i + 1}`, arg])));
+  return [
+    ...clusterCommands(spec),
+    {
+      title: `Log in to ${spec.cluster.name} with kubectl oidc-login`,
+      argv: [
+        'kubectl',
+        'config',
+        'set-credentials',
+        spec.user.name,
+        '--exec-command=kubectl',
+        `--exec-api-version=${EXEC_API_VERSION}`,
+        ...args.map(execArg),
+        '--exec-interactive-mode=IfAvailable',
+        '--exec-provide-cluster-info=false',
+      ],
+      note: FLOW_NOTE[spec.user.flow],
+    },
+    ...contextCommands(spec),
+  ];
 }

@@ -46,10 +46,46 @@ export interface KubeconfigCluster {
   cluster: { server: string; 'certificate-authority-data'?: string };
 }
 
-export interface KubeconfigUser {
-  name: string;
-  user: { 'auth-provider': { name: 'oidc'; config: OidcAuthProviderConfig } };
+/**
+ * How `kubectl oidc-login` (int128/kubelogin) gets a token when it has none:
+ * `browser` opens a browser on this machine (authorization code + PKCE with a
+ * loopback redirect), `device-code` prints a URL and a code to type into a
+ * browser anywhere (RFC 8628), for machines without one.
+ */
+export type LoginFlow = 'browser' | 'device-code';
+
+/**
+ * One cluster + a user whose tokens `kubectl oidc-login get-token` fetches
+ * when kubectl needs one. Holds no token: whoever logs in gets their own.
+ */
+export interface ExecSpec {
+  cluster: CredentialSpec['cluster'];
+  user: {
+    name: string;
+    issuerUrl: string;
+    clientId: string;
+    clientSecret?: string;
+    issuerCaPem?: string;
+    flow: LoginFlow;
+  };
+  context: CredentialSpec['context'];
 }
+
+/** A user entry's `exec` block (k8s.io/client-go/tools/clientcmd/api/v1 ExecConfig). */
+export interface ExecConfig {
+  apiVersion: 'client.authentication.k8s.io/v1';
+  command: string;
+  args: string[];
+  /** Shown by kubectl when `command` is not found. */
+  installHint: string;
+  /** v1 requires it; IfAvailable lets kubelogin prompt when kubectl has a terminal and still run without one (GUI tools). */
+  interactiveMode: 'IfAvailable';
+  provideClusterInfo: false;
+}
+
+export type KubeconfigUser =
+  | { name: string; user: { 'auth-provider': { name: 'oidc'; config: OidcAuthProviderConfig } } }
+  | { name: string; user: { exec: ExecConfig } };
 
 export interface KubeconfigContext {
   name: string;

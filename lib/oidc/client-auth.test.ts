@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { basicAuth } from '../../test/support/fixtures';
-import { authenticateClient, parseBasic, type OAuthClient } from './client-auth';
+import { basicAuth, parseTestConfig } from '../../test/support/fixtures';
+import { authenticateClient, clientsFromConfig, parseBasic, type OAuthClient } from './client-auth';
 import { InvalidClientError, InvalidRequestError, OAuthError } from './errors';
 
 const clients = new Map<string, OAuthClient>([
@@ -102,5 +102,46 @@ describe('authenticateClient', () => {
     }
     // Never echo a secret back.
     expect(e.description).not.toMatch(/s3cret|wrong|guess/);
+  });
+});
+
+describe('clientsFromConfig', () => {
+  const yaml = `
+issuer:
+  url: https://kubegate.example.com
+storage:
+  sqlite:
+    path: unused.db
+clusters:
+  - name: prod
+    server: https://prod.example.com
+    client_id: kubernetes
+    allowed_groups: [ops]
+clients:
+  - client_id: headlamp
+    cluster: prod
+    redirect_uris: [https://headlamp.example.com/oidc-callback]
+  - client_id: lens
+    cluster: prod
+    native: true
+    client_secret: lens-secret
+`;
+
+  it("makes each cluster's client_id a native public client and maps extra clients to their cluster's audience", async () => {
+    const clients = clientsFromConfig(parseTestConfig(yaml));
+    expect(clients.get('kubernetes')).toMatchObject({ cluster: 'prod', audience: 'kubernetes', native: true, redirectUris: [], allowedGroups: ['ops'] });
+    expect(clients.get('headlamp')).toMatchObject({ cluster: 'prod', audience: 'kubernetes', native: false, redirectUris: ['https://headlamp.example.com/oidc-callback'] });
+    expect(clients.get('headlamp')!.clientSecret).toBeUndefined();
+    expect(clients.get('lens')).toMatchObject({ native: true, clientSecret: 'lens-secret', allowedGroups: ['ops'] });
+  });
+
+  it.each([
+    ['an unknown cluster', 'clients:\n  - client_id: x\n    cluster: nope\n', /clients\[0\]\.cluster: no cluster is named "nope"/],
+    ["a cluster's client_id", 'clients:\n  - client_id: kubernetes\n    cluster: prod\n', /clients\[0\]\.client_id: duplicate client_id/],
+    ['a redirect URI with a fragment', 'clients:\n  - client_id: x\n    cluster: prod\n    redirect_uris: ["https://a.example/cb#f"]\n', /fragment/],
+    ['a relative redirect URI', 'clients:\n  - client_id: x\n    cluster: prod\n    redirect_uris: [/cb]\n', /absolute URL/],
+  ])('refuses %s in clients', async (_, extra, message) => {
+    const base = yaml.slice(0, yaml.indexOf('clients:'));
+    expect(() => parseTestConfig(base + extra)).toThrow(message);
   });
 });

@@ -1,8 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ResolvedConfig } from '../config/load';
 import type { ClusterGroupRules } from './cluster-groups';
 import { InvalidClientError, InvalidRequestError } from './errors';
 
-/** A cluster as an OAuth client of the token endpoint. */
+/** A cluster (or an extra client configured for one) as an OAuth client. */
 export interface OAuthClient {
   clientId: string;
   /** Absent for a public client (kubectl with no client-secret). */
@@ -12,6 +13,53 @@ export interface OAuthClient {
   allowedGroups: readonly string[];
   /** The cluster's group_mappings and extra_groups, applied to the groups of its tokens (lib/oidc/cluster-groups.ts). */
   groupRules?: ClusterGroupRules;
+  /**
+   * The id_token `aud`: the cluster's client_id, which kube-apiserver checks
+   * (its --oidc-client-id). Omitted: the client's own id (a cluster's client).
+   */
+  audience?: string;
+  /** Redirect URIs the authorization endpoint accepts, compared exactly. */
+  redirectUris?: readonly string[];
+  /** A native application (RFC 8252 §7.3): loopback redirect URIs on any port are accepted too. */
+  native?: boolean;
+}
+
+/**
+ * Every client the issuer knows: each cluster's client_id (a native
+ * client, as kubelogin is: loopback redirects, PKCE when public) and the
+ * config's extra `clients`, whose tokens are for their cluster's audience.
+ */
+export function clientsFromConfig(config: Pick<ResolvedConfig, 'clusters' | 'clients'>): Map<string, OAuthClient> {
+  const clients = new Map<string, OAuthClient>(
+    config.clusters.map((c) => [
+      c.client_id,
+      {
+        clientId: c.client_id,
+        clientSecret: c.client_secret,
+        cluster: c.name,
+        allowedGroups: c.allowed_groups,
+        groupRules: { group_mappings: c.group_mappings, extra_groups: c.extra_groups },
+        audience: c.client_id,
+        redirectUris: [],
+        native: true,
+      },
+    ]),
+  );
+  for (const extra of config.clients ?? []) {
+    const cluster = config.clusters.find((c) => c.name === extra.cluster);
+    if (!cluster) continue; // the config loader refuses this; nothing to serve
+    clients.set(extra.client_id, {
+      clientId: extra.client_id,
+      clientSecret: extra.client_secret,
+      cluster: cluster.name,
+      allowedGroups: cluster.allowed_groups,
+      groupRules: { group_mappings: cluster.group_mappings, extra_groups: cluster.extra_groups },
+      audience: cluster.client_id,
+      redirectUris: extra.redirect_uris,
+      native: extra.native,
+    });
+  }
+  return clients;
 }
 
 interface Presented {

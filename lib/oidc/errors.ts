@@ -14,6 +14,15 @@ export type OAuthErrorCode =
   | 'invalid_client'
   | 'invalid_grant'
   | 'unsupported_grant_type'
+  | 'unauthorized_client'
+  | 'invalid_scope'
+  | 'unsupported_response_type'
+  | 'access_denied'
+  | 'login_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
+  | 'authorization_pending'
+  | 'expired_token'
   | 'slow_down'
   | 'temporarily_unavailable'
   | 'server_error';
@@ -81,7 +90,30 @@ export class InvalidGrantError extends OAuthError {
 
 export class UnsupportedGrantTypeError extends OAuthError {
   constructor(grantType: string) {
-    super('unsupported_grant_type', `grant_type ${printable(grantType)} is not supported; use refresh_token`);
+    super('unsupported_grant_type', `grant_type ${printable(grantType)} is not supported; use authorization_code, refresh_token or ${DEVICE_CODE_GRANT}`);
+  }
+}
+
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/**
+ * The device grant's polling answers (RFC 8628 §3.5): plain 400s the client
+ * reads by code. `slow_down` here is the RFC's "add 5 seconds to your
+ * interval", not the 429 rate limit below.
+ */
+export class DevicePollError extends OAuthError {
+  constructor(error: 'authorization_pending' | 'slow_down' | 'expired_token' | 'access_denied', description: string) {
+    super(error, description);
+  }
+}
+
+/** An authorization-endpoint refusal, sent back to the client's redirect URI (RFC 6749 §4.1.2.1). */
+export class AuthorizeError extends OAuthError {
+  constructor(
+    error: Extract<OAuthErrorCode, 'invalid_request' | 'unauthorized_client' | 'access_denied' | 'unsupported_response_type' | 'invalid_scope' | 'server_error' | 'temporarily_unavailable' | 'login_required' | 'request_not_supported' | 'request_uri_not_supported'>,
+    description: string,
+  ) {
+    super(error, description, 302);
   }
 }
 

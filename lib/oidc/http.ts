@@ -5,6 +5,8 @@
  */
 export interface IssuerRequest {
   method: string;
+  /** The request target as received (path and query); only the authorization endpoint reads the query. */
+  url?: string;
   /** Lower-case header names. */
   headers: Record<string, string | string[] | undefined>;
   body: string;

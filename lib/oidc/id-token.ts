@@ -11,6 +11,8 @@ export interface IdTokenInput {
   session: Pick<LoginSession, 'auth_time' | 'expires_at' | 'amr'>;
   now: number;
   lifetimeSeconds: number;
+  /** The authorization request's nonce (OIDC Core §3.1.2.1), echoed for the client to check. */
+  nonce?: string;
 }
 
 export type IdTokenClaims = JWTPayload & { iat: number; exp: number; auth_time: number } & Record<string, unknown>;
@@ -43,6 +45,7 @@ export function idTokenClaims(i: IdTokenInput): IdTokenClaims | undefined {
     // aal2 once two factors were proven (here or upstream): an API server can require it (README, MFA).
     acr: acrOf(i.session.amr),
   };
+  if (i.nonce !== undefined) claims.nonce = i.nonce;
   if (i.user.name) claims.name = i.user.name;
   if (i.user.email) claims.email = i.user.email;
   return claims;

@@ -25,7 +25,7 @@ describe('issuer routes', () => {
       token_endpoint: 'https://kubegate.example.com/oidc/token',
       jwks_uri: 'https://kubegate.example.com/oidc/jwks',
       id_token_signing_alg_values_supported: ['RS256'],
-      grant_types_supported: ['refresh_token'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
     });
   });
 
@@ -51,14 +51,20 @@ describe('issuer routes', () => {
     }
   });
 
-  // Regression: discovery advertised an authorization_endpoint that only
-  // redirected to the portal. Only what exists is advertised.
-  it('advertises no authorization endpoint, and serves none', async () => {
+  // The old regression (an advertised authorization_endpoint that only redirected to the portal) still
+  // holds in its other half: whatever is advertised is served, here by the issuer layer itself.
+  it('advertises the authorization and device endpoints it serves, PKCE S256 only, and iss in responses', async () => {
     const route = createIssuerRoutes(env.rt.issuerDeps);
-    const doc = bodyOf(await route('/.well-known/openid-configuration')!(get));
-    expect(doc).not.toHaveProperty('authorization_endpoint');
-    expect(doc).not.toHaveProperty('response_types_supported');
-    expect(route('/oidc/authorize')).toBeUndefined();
+    const doc = bodyOf<Record<string, unknown>>(await route('/.well-known/openid-configuration')!(get));
+    expect(doc).toMatchObject({
+      authorization_endpoint: 'https://kubegate.example.com/oidc/authorize',
+      device_authorization_endpoint: 'https://kubegate.example.com/oidc/device_authorization',
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+      authorization_response_iss_parameter_supported: true,
+    });
+    expect(route('/oidc/authorize')).toBeDefined();
+    expect(route('/oidc/device_authorization')).toBeDefined();
   });
 
   it.each(['/.well-known/openid-configuration', '/oidc/jwks', '/healthz', '/readyz'])('answers 405 to a POST on %s', async (path) => {

@@ -47,7 +47,19 @@ export class NoAccessError extends AppError {
  */
 export async function mintCredential(
   deps: MintDeps,
-  input: { session: LoginSession; user: User; cluster: ResolvedCluster; clientIp?: string | null; origin: CredentialOrigin },
+  input: {
+    session: LoginSession;
+    user: User;
+    cluster: ResolvedCluster;
+    clientIp?: string | null;
+    origin: CredentialOrigin;
+    /** The OAuth client the family is bound to, when not the cluster's own (a configured extra client). */
+    clientId?: string;
+    /** Chosen by the caller when it must name the family before it exists (authorization-code replay). */
+    familyId?: string;
+    nonce?: string;
+    requestId?: string | null;
+  },
 ): Promise<MintedCredential> {
   const now = deps.now();
   const { session, user, cluster } = input;
@@ -64,22 +76,29 @@ export async function mintCredential(
     session,
     now,
     lifetimeSeconds: deps.idTokenLifetimeSeconds,
+    nonce: input.nonce,
   });
   if (!claims) throw new NoAccessError('session_inactive');
   const refreshToken = newRefreshToken();
   const family = await deps.store.createFamily(
     {
-      id: randomUUID(),
+      id: input.familyId ?? randomUUID(),
       login_session_id: session.id,
       user_id: user.id,
       cluster: cluster.name,
-      client_id: cluster.client_id,
+      client_id: input.clientId ?? cluster.client_id,
       origin: input.origin,
       expires_at: session.expires_at,
       first_token_hash: hashRefreshToken(refreshToken),
     },
     now,
-    { kind: 'token.issued', username: user.username, client_ip: input.clientIp ?? null, details: { origin: input.origin } },
+    {
+      kind: 'token.issued',
+      username: user.username,
+      client_ip: input.clientIp ?? null,
+      request_id: input.requestId ?? null,
+      details: { origin: input.origin, ...(input.clientId && input.clientId !== cluster.client_id ? { client_id: input.clientId } : {}) },
+    },
   );
   const idToken = await signIdToken(claims, deps.keys.current());
   return { idToken, refreshToken, idTokenExpiresAt: claims.exp * 1000, family };

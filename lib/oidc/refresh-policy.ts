@@ -76,6 +76,7 @@ const REVOKED_BECAUSE: Record<RevokeReason, string> = {
   revoked_by_user: 'it was revoked on the Sessions page',
   revoked_by_admin: 'an administrator revoked it',
   refresh_token_reuse: 'a spent refresh token of it was presented again',
+  authorization_code_reuse: 'the authorization code it came from was presented again',
   offboarded: 'your account was removed',
   restored: 'the database was restored from a backup',
 };

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterSchema } from '../config/schema';
-import { credentialSpec, displayParts, kubeconfigFileName, mergeRecipes, renderAllShells, shorten, type DisplayPart } from './cluster-view';
+import { buildKubeconfig } from '../kubeconfig/build';
+import { mergeRecipe } from '../kubeconfig/merge-recipes';
+import {
+  credentialSpec,
+  displayParts,
+  kubeconfigFileName,
+  mergeRecipes,
+  oidcLoginSpec,
+  oidcLoginViews,
+  renderAllShells,
+  shorten,
+  type DisplayPart,
+} from './cluster-view';
 
 const cluster = (o: Record<string, unknown> = {}) =>
   ({ ...ClusterSchema.parse({ name: 'prod', server: 'https://k8s.example.com:6443', client_id: 'kubernetes', ...o }), ca_pem: undefined });
@@ -89,5 +101,53 @@ describe('cluster page view', () => {
   it('names downloads safely', () => {
     expect(kubeconfigFileName('prod')).toBe('kubeconfig-prod.yaml');
     expect(kubeconfigFileName()).toBe('kubeconfig-kubegate.yaml');
+  });
+});
+
+describe('kubectl oidc-login offer', () => {
+  const caPem = '-----BEGIN CERTIFICATE-----\n' + 'MIIB'.repeat(50) + '\n-----END CERTIFICATE-----\n';
+  const issuer = { url: 'https://kubegate.example.com', ca_pem: caPem };
+
+  it('offers the browser flow, then the device-code flow, each with its own file', () => {
+    const views = oidcLoginViews(issuer, cluster());
+    expect(views.map((v) => [v.flow, v.contextName, v.fileName])).toEqual([
+      ['browser', 'oidc-login@prod', 'kubeconfig-prod-oidc-login.yaml'],
+      ['device-code', 'oidc-login@prod', 'kubeconfig-prod-oidc-login-device.yaml'],
+    ]);
+    // Download names still fit the merge recipes.
+    for (const v of views) expect(() => mergeRecipe('bash', v.fileName)).not.toThrow();
+  });
+
+  it('renders the exec commands for every shell: the issuer, the client, the flow; certificate data shortened on screen', () => {
+    const [browser, device] = oidcLoginViews(issuer, cluster({ client_secret: 'top,secret' }));
+    const caData = Buffer.from(caPem).toString('base64');
+    // A ',' makes the --exec-arg a quoted CSV field; the Windows shells cannot carry its '"' and point to the download.
+    const byShell = Object.fromEntries(browser!.renderings.map((r) => [r.shell, r]));
+    expect(byShell.powershell!.unavailable).toMatch(/Download the kubeconfig instead/);
+    expect(byShell.cmd!.unavailable).toMatch(/Download the kubeconfig instead/);
+    for (const r of browser!.renderings.filter((r) => r.shell === 'bash' || r.shell === 'fish')) {
+      expect(r.script, r.shell).toContain('--exec-arg=--oidc-issuer-url=https://kubegate.example.com');
+      expect(r.script, r.shell).toContain('--exec-arg=--oidc-client-id=kubernetes');
+      expect(r.script, r.shell).toContain('--oidc-client-secret=top,secret');
+      expect(r.script, r.shell).toContain(`--certificate-authority-data=${caData}`);
+      expect(r.script, r.shell).toContain('--exec-interactive-mode=IfAvailable');
+      expect(r.script, r.shell).not.toContain('--grant-type');
+      expect(r.display!.map((p) => p.text).join(''), r.shell).not.toContain(caData);
+    }
+    for (const r of oidcLoginViews(issuer, cluster())[1]!.renderings) expect(r.script, r.shell).toContain('--exec-arg=--grant-type=device-code');
+    expect(device!.renderings.map((r) => r.script !== undefined)).toEqual([true, true, false, false]);
+  });
+
+  it('the spec carries no token and no person; the file equals what the page describes', () => {
+    const spec = oidcLoginSpec(issuer, cluster({ default_namespace: 'team-a' }), 'device-code');
+    expect(spec.user).toEqual({ name: 'oidc-login@prod', issuerUrl: issuer.url, clientId: 'kubernetes', clientSecret: undefined, issuerCaPem: caPem, flow: 'device-code' });
+    const config = buildKubeconfig([spec]);
+    expect(JSON.stringify(config)).not.toMatch(/id-token|refresh-token/);
+    expect(config.contexts[0]?.context.namespace).toBe('team-a');
+  });
+
+  it('names exec downloads by flow', () => {
+    expect(kubeconfigFileName(undefined, 'browser')).toBe('kubeconfig-kubegate-oidc-login.yaml');
+    expect(kubeconfigFileName('prod.eu', 'device-code')).toBe('kubeconfig-prod-eu-oidc-login-device.yaml');
   });
 });

@@ -1,12 +1,13 @@
 import type { ResolvedCluster } from '../config/load';
 import { buildKubeconfig, toYaml } from '../kubeconfig/build';
-import { kubectlCommands } from '../kubeconfig/commands';
+import { kubectlCommands, oidcLoginCommands } from '../kubeconfig/commands';
 import { base64Utf8 } from '../kubeconfig/encoding';
 import { UnsafeForShellError } from '../kubeconfig/errors';
 import { mergeRecipe } from '../kubeconfig/merge-recipes';
 import { kubeconfigNames } from '../kubeconfig/names';
+import { KREW_INSTALL, oidcLoginNames } from '../kubeconfig/oidc-login';
 import { renderCommand, SHELLS } from '../kubeconfig/render';
-import type { CredentialSpec, Shell } from '../kubeconfig/types';
+import type { Command, CredentialSpec, ExecSpec, LoginFlow, Shell } from '../kubeconfig/types';
 
 export const SHELL_LABELS: Record<Shell, string> = {
   bash: 'bash / zsh',
@@ -114,8 +115,10 @@ export function displayParts(text: string, values: readonly string[]): DisplayPa
 
 /** Commands for every shell; a shell that cannot carry a value safely says so instead. */
 export function renderAllShells(spec: CredentialSpec): ShellRendering[] {
-  const commands = kubectlCommands(spec);
-  const values = longValues(spec);
+  return renderShells(kubectlCommands(spec), longValues(spec));
+}
+
+function renderShells(commands: readonly Command[], values: readonly string[]): ShellRendering[] {
   return SHELLS.map((shell) => {
     try {
       const steps = commands.map((c): ShellStep => {
@@ -135,7 +138,7 @@ export function renderAllShells(spec: CredentialSpec): ShellRendering[] {
   });
 }
 
-export function kubeconfigYaml(specs: CredentialSpec[]): string {
+export function kubeconfigYaml(specs: readonly (CredentialSpec | ExecSpec)[]): string {
   return toYaml(buildKubeconfig(specs));
 }
 
@@ -150,9 +153,14 @@ export function mergeRecipes(fileName: string): MergeRecipeView[] {
   return SHELLS.map((shell) => ({ shell, label: SHELL_LABELS[shell], script: mergeRecipe(shell, fileName).script }));
 }
 
-/** Download file name: only safe characters, whatever the cluster is called. */
-export function kubeconfigFileName(cluster?: string): string {
-  return cluster ? `kubeconfig-${cluster.replace(/[^a-z0-9-]/g, '-')}.yaml` : 'kubeconfig-kubegate.yaml';
+/**
+ * Download file name: only safe characters, whatever the cluster is called.
+ * An exec-plugin kubeconfig says which login flow it runs.
+ */
+export function kubeconfigFileName(cluster?: string, flow?: LoginFlow): string {
+  const base = cluster ? `kubeconfig-${cluster.replace(/[^a-z0-9-]/g, '-')}` : 'kubeconfig-kubegate';
+  const suffix = flow === undefined ? '' : flow === 'browser' ? '-oidc-login' : '-oidc-login-device';
+  return `${base}${suffix}.yaml`;
 }
 
 /**
@@ -169,3 +177,62 @@ export type CredentialsState =
 export function issuedState(spec: CredentialSpec): CredentialsState {
   return { status: 'issued', contextName: spec.context.name, renderings: renderAllShells(spec) };
 }
+
+/** The login flows offered for kubectl oidc-login, in the order the page shows them. */
+export const LOGIN_FLOWS: readonly LoginFlow[] = ['browser', 'device-code'];
+
+export const LOGIN_FLOW_LABELS: Record<LoginFlow, string> = {
+  browser: 'With a browser on this computer',
+  'device-code': 'On a machine without a browser (device code)',
+};
+
+/**
+ * The exec-plugin spec for one cluster: no token and no person in it, so
+ * the page can show it without minting anything, and whoever logs in
+ * through it gets their own identity.
+ */
+export function oidcLoginSpec(issuer: IssuerSettings, cluster: ResolvedCluster, flow: LoginFlow): ExecSpec {
+  const names = oidcLoginNames(cluster.name);
+  return {
+    cluster: { name: names.cluster, server: cluster.server, caPem: cluster.ca_pem },
+    user: {
+      name: names.user,
+      issuerUrl: issuer.url,
+      clientId: cluster.client_id,
+      clientSecret: cluster.client_secret,
+      issuerCaPem: issuer.ca_pem,
+      flow,
+    },
+    context: { name: names.context, namespace: cluster.default_namespace },
+  };
+}
+
+export interface OidcLoginView {
+  flow: LoginFlow;
+  label: string;
+  contextName: string;
+  renderings: ShellRendering[];
+  /** Name of the downloadable kubeconfig for this flow. */
+  fileName: string;
+}
+
+/** Certificate data is the only long value in these commands. */
+function execLongValues(spec: ExecSpec): string[] {
+  return [spec.cluster.caPem, spec.user.issuerCaPem].flatMap((pem) => (pem === undefined ? [] : [base64Utf8(pem)])).filter((v) => v.length >= SHORTEN_FROM);
+}
+
+/** The cluster page's "log in from the terminal" offer: commands per shell and a download, per flow. */
+export function oidcLoginViews(issuer: IssuerSettings, cluster: ResolvedCluster): OidcLoginView[] {
+  return LOGIN_FLOWS.map((flow) => {
+    const spec = oidcLoginSpec(issuer, cluster, flow);
+    return {
+      flow,
+      label: LOGIN_FLOW_LABELS[flow],
+      contextName: spec.context.name,
+      renderings: renderShells(oidcLoginCommands(spec), execLongValues(spec)),
+      fileName: kubeconfigFileName(cluster.name, flow),
+    };
+  });
+}
+
+export { KREW_INSTALL };

@@ -56,6 +56,7 @@ const SESSION_AUDIT: Record<RevokeReason, AuditKind> = {
   revoked_by_user: 'session.revoked',
   revoked_by_admin: 'session.revoked',
   refresh_token_reuse: 'session.revoked',
+  authorization_code_reuse: 'session.revoked',
   offboarded: 'user.offboarded',
   restored: 'store.restored',
 };

@@ -1,9 +1,17 @@
 import 'server-only';
+import { z } from 'zod';
 import { clustersFor, mayUseCluster } from '../access';
 import { isSameOrigin, verifyCsrfToken } from '../auth/csrf';
-import { kubeconfigFileName, kubeconfigYaml } from './cluster-view';
+import { kubeconfigFileName, kubeconfigYaml, LOGIN_FLOWS, oidcLoginSpec } from './cluster-view';
 import { credentialDeps, issueClusterCredential, NoAccessError } from './credentials';
 import { currentPortalSession } from './session';
+
+/**
+ * Which kubeconfig: absent means the token form (minted credentials); a login
+ * flow means an exec-plugin kubeconfig running kubectl oidc-login, which
+ * holds no token and so mints nothing.
+ */
+const LoginField = z.enum(LOGIN_FLOWS).nullable();
 
 function plain(status: number, text: string): Response {
   return new Response(text + '\n', { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
@@ -33,6 +41,13 @@ export async function handleKubeconfigDownload(req: Request, clusterName?: strin
     if (!cluster || !mayUseCluster(cluster, user.groups)) return plain(404, 'Not found.');
     clusters = [cluster];
   }
+  const login = LoginField.safeParse(form?.get('login') ?? null);
+  if (!login.success) return plain(400, `login must be one of ${LOGIN_FLOWS.join(', ')} (or absent, for a kubeconfig with tokens).`);
+  const flow = login.data;
+  if (flow !== null) {
+    const specs = clusters.map((cluster) => oidcLoginSpec(rt.config.issuer, cluster, flow));
+    return kubeconfigResponse(kubeconfigYaml(specs), kubeconfigFileName(clusterName, flow));
+  }
   const clientIp = req.headers.get('x-kubegate-client-ip');
   const deps = credentialDeps(rt);
   const specs = [];
@@ -50,11 +65,16 @@ export async function handleKubeconfigDownload(req: Request, clusterName?: strin
     }
     return plain(404, 'Not found.');
   }
-  return new Response(kubeconfigYaml(specs), {
+  return kubeconfigResponse(kubeconfigYaml(specs), kubeconfigFileName(clusterName));
+}
+
+function kubeconfigResponse(body: string, fileName: string): Response {
+  return new Response(body, {
     status: 200,
     headers: {
       'content-type': 'application/yaml; charset=utf-8',
-      'content-disposition': `attachment; filename="${kubeconfigFileName(clusterName)}"`,
+      'content-disposition': `attachment; filename="${fileName}"`,
+      // The token form holds tokens; the exec form may hold the cluster's client secret.
       'cache-control': 'no-store',
       pragma: 'no-cache',
     },

@@ -90,6 +90,7 @@ export type RevokeReason =
   | 'revoked_by_user'
   | 'revoked_by_admin'
   | 'refresh_token_reuse'
+  | 'authorization_code_reuse'
   | 'offboarded'
   | 'restored';
 
@@ -152,6 +153,8 @@ export const AUDIT_KINDS = [
   'token.refresh_replayed',
   'token.refresh_denied',
   'token.reuse_detected',
+  'device.approved',
+  'device.denied',
   'family.revoked',
   'key.created',
   'key.published',

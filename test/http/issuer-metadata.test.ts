@@ -25,18 +25,26 @@ describe('GET /.well-known/openid-configuration', () => {
     const id = res.headers.get('x-request-id');
     expect(id).toMatch(/^[0-9a-z]{12,24}$/);
     expect((await fetch(`${issuer}/.well-known/openid-configuration`)).headers.get('x-request-id')).not.toBe(id);
-    // Only what exists: kube-apiserver reads issuer and jwks_uri, kubectl token_endpoint.
-    // There is no authorization endpoint (regression: one was advertised, and only redirected to /).
+    // Only what exists: kube-apiserver reads issuer and jwks_uri, kubectl token_endpoint, kubelogin the
+    // authorization and device endpoints and PKCE S256 (test/http/authz*.test.ts run them).
     expect(await res.json()).toEqual({
       issuer,
+      authorization_endpoint: `${issuer}/oidc/authorize`,
       token_endpoint: `${issuer}/oidc/token`,
+      device_authorization_endpoint: `${issuer}/oidc/device_authorization`,
       jwks_uri: `${issuer}/oidc/jwks`,
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+      code_challenge_methods_supported: ['S256'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['RS256'],
-      grant_types_supported: ['refresh_token'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       scopes_supported: ['openid', 'profile', 'email', 'groups', 'offline_access'],
-      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'name', 'email', 'preferred_username', 'groups', 'amr'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'name', 'email', 'preferred_username', 'groups', 'amr', 'acr'],
+      acr_values_supported: ['aal1', 'aal2'],
+      prompt_values_supported: ['none', 'login'],
+      authorization_response_iss_parameter_supported: true,
     });
   });
 
@@ -65,16 +73,17 @@ describe('GET /.well-known/openid-configuration', () => {
     expect(JSON.parse(res.body)).toEqual({ error: 'invalid_request', error_description: 'this endpoint accepts only GET and HEAD' });
   });
 
-  it('every advertised endpoint exists; /oidc/authorize does not', async () => {
+  it('every advertised endpoint exists, answered by the issuer layer', async () => {
     const doc = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     for (const url of Object.entries(doc).filter(([k]) => k.endsWith('_uri') || k.endsWith('_endpoint')).map(([, v]) => v as string)) {
-      const res = await raw(issuer, { method: url.endsWith('/token') ? 'POST' : 'GET', path: new URL(url).pathname, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+      const res = await raw(issuer, { method: /\/(token|device_authorization)$/.test(url) ? 'POST' : 'GET', path: new URL(url).pathname, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
       expect(res.headers['x-request-id'], url).toBeDefined(); // answered by the issuer layer
       expect(res.status, url).not.toBe(404);
     }
+    // A bare GET names no client: an error page, never a redirect anywhere.
     const authorize = await raw(issuer, { path: '/oidc/authorize' });
-    expect(authorize.headers['x-request-id']).toBeUndefined();
-    expect(authorize.status).not.toBe(302);
+    expect(authorize.status).toBe(400);
+    expect(authorize.headers.location).toBeUndefined();
   });
 });
 

@@ -162,7 +162,8 @@ describe('request format', () => {
     expectOAuthError(await tokenRequest(issuer, form({ grant_type: '', refresh_token: refreshToken }), { authorization: basic('kubernetes', '') }), 400, 'invalid_request', /grant_type/);
   });
 
-  it.each(['authorization_code', 'password', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'])(
+  // authorization_code and device_code are served now (test/http/authz*.test.ts).
+  it.each(['password', 'client_credentials', 'implicit', 'urn:ietf:params:oauth:grant-type:jwt-bearer'])(
     'grant_type %s: 400 unsupported_grant_type',
     async (grantType) => {
       const { refreshToken } = await seeder.mint('prod');

@@ -47,6 +47,8 @@ export interface KubegateSetup {
   busyTimeout?: number;
   /** The config's `server` section (trust_proxy, timeouts, max_connections, token_rate_limit). */
   server?: Record<string, unknown>;
+  /** The config's extra OAuth `clients` (lib/config/schema.ts ClientSchema). */
+  clients?: Array<Record<string, unknown>>;
 }
 
 /**
@@ -101,6 +103,7 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
     },
     secrets: { key_encryption_key_file: 'kubegate.key' },
     ...(setup.server ? { server: setup.server } : {}),
+    ...(setup.clients ? { clients: setup.clients } : {}),
     upstreams: [{ id: 'local', type: 'local', display_name: 'Local account' }],
     users: LOCAL_USERS.map((u) => ({ username: u.username, email: `${u.username}@example.com`, name: `Test ${u.username}`, password_hash: UNUSED_HASH, groups: u.groups })),
     clusters: [

@@ -4,13 +4,14 @@ import { notFound, redirect } from 'next/navigation';
 import { CommandBlock } from '@/components/kubeconfig/command-block';
 import { CredentialsPanel } from '@/components/kubeconfig/credentials-panel';
 import { MergeRecipes } from '@/components/kubeconfig/merge-recipes';
+import { OidcLoginPanel } from '@/components/kubeconfig/oidc-login-panel';
 import { buttonStyles, cardStyles } from '@/components/ui/styles';
 import { mayUseCluster } from '@/lib/access';
 import { csrfToken } from '@/lib/auth/csrf';
 import { kubeconfigNames } from '@/lib/kubeconfig/names';
 import { sessionHasMfa } from '@/lib/mfa/policy';
 import { clusterTokenGroups } from '@/lib/oidc/cluster-groups';
-import { kubeconfigFileName, mergeRecipes } from '@/lib/portal/cluster-view';
+import { kubeconfigFileName, KREW_INSTALL, mergeRecipes, oidcLoginViews } from '@/lib/portal/cluster-view';
 import { requirePortalSession } from '@/lib/portal/session';
 import { formatDuration } from '@/lib/util/duration';
 import { getCredentialsAction } from './actions';
@@ -79,6 +80,17 @@ export default async function ClusterPage({ params }: { params: Promise<{ name: 
           </button>
         </form>
         <MergeRecipes recipes={mergeRecipes(fileName)} fileName={fileName} />
+      </section>
+
+      <section className={cardStyles} aria-labelledby="oidc-login-heading">
+        <h2 id="oidc-login-heading" className="text-lg font-semibold">
+          Or log in from the terminal with kubelogin
+        </h2>
+        <p className="mt-1 mb-4 text-sm text-slate-600 dark:text-slate-400">
+          Instead of a credential from this page, let kubectl sign you in to Kubegate itself when it needs to, through the{' '}
+          <code className="font-mono">kubectl oidc-login</code> plugin. Nothing is handed out until you log in.
+        </p>
+        <OidcLoginPanel views={oidcLoginViews(issuer, cluster)} krewInstall={KREW_INSTALL} downloadAction={`/clusters/${cluster.name}/kubeconfig`} csrf={csrf} />
       </section>
 
       <section className={cardStyles} aria-labelledby="check-heading">
