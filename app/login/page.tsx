@@ -1,12 +1,15 @@
 import type { Metadata } from 'next';
 import { redirect } from 'next/navigation';
+import { PasskeyLogin } from '@/components/mfa/passkey-login';
 import { buttonStyles, cardStyles, cn, inputStyles } from '@/components/ui/styles';
+import { passwordlessEnabled } from '@/lib/mfa/passkey-login';
 import { signInErrorMessage } from '@/lib/portal/messages';
 import { currentSignedIn } from '@/lib/portal/session';
 import { getRuntime } from '@/lib/runtime-global';
 import { safeNext } from '@/lib/upstream/redirect-flow';
 import { upstreamsOf } from '@/lib/upstream/registry';
 import { signInWithPassword, signInWithUpstream } from './actions';
+import { signInWithPasskey } from './passkey-actions';
 
 export const metadata: Metadata = { title: 'Sign in' };
 
@@ -20,6 +23,7 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
   // OIDC login_hint (the authorization endpoint passes it on): the username, filled in, still editable.
   const loginHint = typeof params.login_hint === 'string' ? params.login_hint.slice(0, 256) : undefined;
   const { branding } = rt.config;
+  const passkeys = passwordlessEnabled(rt.config, upstreamsOf(rt.config));
   const upstreams = [...upstreamsOf(rt.config).values()].map(({ config, connector }) => ({
     id: config.id,
     flow: connector.flow,
@@ -47,6 +51,7 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
               You are signed out. Credentials handed out in that session stop working within a minute.
             </p>
           )}
+          {passkeys && <PasskeyLogin action={signInWithPasskey} next={next} />}
           {buttons.length > 0 && (
             <div className="space-y-3">
               {buttons.map((u) =>
@@ -72,7 +77,7 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
           )}
           {forms.map((u, i) => (
             <div key={u.id} className="space-y-6">
-              {(buttons.length > 0 || i > 0) && (
+              {(buttons.length > 0 || passkeys || i > 0) && (
                 <div className="flex items-center gap-3 text-xs text-slate-500 uppercase">
                   <span className="h-px flex-1 bg-slate-200 dark:bg-slate-700" />
                   or

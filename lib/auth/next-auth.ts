@@ -5,6 +5,8 @@ import { headers } from 'next/headers';
 import { z } from 'zod';
 import type { Runtime } from '../runtime';
 import { getRuntime } from '../runtime-global';
+import { openPasswordlessSession, passwordlessEnabled } from '../mfa/passkey-login';
+import { passkeyDeps } from '../portal/passkey-deps';
 import { redeemTicket } from '../upstream/redirect-flow';
 import { upstreamsOf } from '../upstream/registry';
 import { oauthSignIn, passwordSignIn, SignInRefused, type RequestMeta, type SignInDeps } from '../upstream/sign-in';
@@ -62,6 +64,9 @@ export function signInDeps(rt: Runtime): SignInDeps {
   return deps;
 }
 
+/** The next-auth provider for a passkey as the whole sign-in of a local account (lib/mfa/passkey-login.ts). */
+export const PASSKEY_PROVIDER = 'kubegate-passkey';
+
 /** The Auth.js configuration for this runtime's upstreams, built once. */
 export function authConfig(rt: Runtime): NextAuthConfig {
   const cached = configs.get(rt);
@@ -111,6 +116,22 @@ export function authConfig(rt: Runtime): NextAuthConfig {
           const sid = await redeemTicket(deps, bound, parsed.data, await requestMeta()).catch((err: unknown) => {
             throw new RefusedSignIn(err instanceof UpstreamRefusal ? err.code : 'invalid_response');
           });
+          const user = { id: sid };
+          opened.set(user, sid);
+          return user;
+        },
+      }),
+    );
+  }
+
+  if (passwordlessEnabled(config, upstreams)) {
+    providers.push(
+      Credentials({
+        id: PASSKEY_PROVIDER,
+        name: 'Passkey',
+        credentials: {},
+        async authorize(raw) {
+          const sid = await openPasswordlessSession(passkeyDeps(rt), deps, upstreams, raw, await requestMeta()).catch(refuse);
           const user = { id: sid };
           opened.set(user, sid);
           return user;

@@ -234,8 +234,10 @@ export const ConfigSchema = z
         required_groups: z.array(z.string().min(1)).default([]),
         /** The name authenticator apps show for Kubegate's TOTP entries (default: branding.title). */
         totp_issuer: z.string().min(1).max(60).optional(),
+        /** Local accounts may sign in with a passkey alone (it proves two factors: lib/mfa/passkey-login.ts). */
+        passwordless_local: z.boolean().default(false),
       })
-      .default({ required: false, required_groups: [] }),
+      .default({ required: false, required_groups: [], passwordless_local: false }),
     clusters: z.array(ClusterSchema).default([]),
     clients: z.array(ClientSchema).default([]),
     upstreams: z.array(UpstreamSchema).default([]),

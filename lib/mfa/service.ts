@@ -76,12 +76,12 @@ export type MfaResult =
   | { ok: true; method: 'totp' | 'recovery_code' | 'webauthn'; recoveryCodes?: string[] }
   | { ok: false; reason: 'wrong_code' | 'rate_limited' | 'not_found'; retryAfterSeconds?: number };
 
-function audit(kind: AuditInput['kind'], user: User, session: LoginSession | null, meta: Meta, details: Record<string, unknown>): AuditInput {
+export function audit(kind: AuditInput['kind'], user: User, session: LoginSession | null, meta: Meta, details: Record<string, unknown>): AuditInput {
   return { kind, user_id: user.id, username: user.username, session_id: session?.id ?? null, client_ip: meta.clientIp, details };
 }
 
 /** Throttle first: a refused attempt never tests a guess. */
-async function throttled(deps: MfaDeps, user: User, session: LoginSession | null, meta: Meta): Promise<MfaResult | undefined> {
+export async function throttled(deps: MfaDeps, user: User, session: LoginSession | null, meta: Meta): Promise<MfaResult | undefined> {
   const decision = deps.throttle.attempt(`mfa:${user.id}`, meta.clientIp);
   if (decision.allowed) return undefined;
   if (decision.audit) {
@@ -91,14 +91,14 @@ async function throttled(deps: MfaDeps, user: User, session: LoginSession | null
   return { ok: false, reason: 'rate_limited', retryAfterSeconds: Math.ceil(decision.retryAfterMs / 1000) };
 }
 
-async function failed(deps: MfaDeps, user: User, session: LoginSession | null, meta: Meta, details: Record<string, unknown>): Promise<MfaResult> {
+export async function failed(deps: MfaDeps, user: User, session: LoginSession | null, meta: Meta, details: Record<string, unknown>): Promise<MfaResult> {
   deps.throttle.failed(`mfa:${user.id}`, meta.clientIp);
   await deps.store.appendAudit(audit('mfa.failed', user, session, meta, details), deps.now());
   deps.log.info('second factor refused', { user: user.username, client_ip: meta.clientIp, ...details });
   return { ok: false, reason: 'wrong_code' };
 }
 
-async function elevate(deps: MfaDeps, user: User, session: LoginSession, meta: Meta, method: 'otp' | 'hwk' | 'swk', details: Record<string, unknown>): Promise<void> {
+export async function elevate(deps: MfaDeps, user: User, session: LoginSession, meta: Meta, method: 'otp' | 'hwk' | 'swk', details: Record<string, unknown>): Promise<void> {
   const amr = amrAfterSecondFactor(session.amr, method);
   await deps.store.elevateLoginSession(session.id, amr, deps.now(), audit('mfa.verified', user, session, meta, { ...details, amr }));
   deps.throttle.succeeded(`mfa:${user.id}`, meta.clientIp);
@@ -106,7 +106,7 @@ async function elevate(deps: MfaDeps, user: User, session: LoginSession, meta: M
 }
 
 /** A person who has no recovery codes gets ten, shown once (after their first factor is enrolled). */
-async function issueRecoveryCodes(deps: MfaDeps, user: User, session: LoginSession | null, meta: Meta, reason: string): Promise<string[]> {
+export async function issueRecoveryCodes(deps: MfaDeps, user: User, session: LoginSession | null, meta: Meta, reason: string): Promise<string[]> {
   const codes = newRecoveryCodes();
   await deps.store.replaceRecoveryCodes(user.id, codes.map(hashRecoveryCode), deps.now(), audit('mfa.recovery_regenerated', user, session, meta, { reason, count: codes.length }));
   return codes;

@@ -1,11 +1,13 @@
 import type { Metadata } from 'next';
 import Link from 'next/link';
+import { PasskeyEnroll } from '@/components/mfa/passkey-enroll';
 import { RegenerateCodes } from '@/components/mfa/regenerate-codes';
 import { buttonStyles, cardStyles, cn } from '@/components/ui/styles';
 import { csrfToken } from '@/lib/auth/csrf';
 import { mfaRequired, sessionHasMfa } from '@/lib/mfa/policy';
 import { confirmedFactors } from '@/lib/mfa/service';
 import { mfaPolicyOf } from '@/lib/mfa/config';
+import { mayEnroll, passkeyDataOf, passkeyKind } from '@/lib/mfa/webauthn';
 import { requirePortalSession } from '@/lib/portal/session';
 import { regenerateRecoveryCodesAction, removeFactorAction } from './actions';
 
@@ -20,6 +22,7 @@ export default async function SecurityPage() {
   const [factors, codes] = await Promise.all([confirmedFactors(rt.store, user.id), rt.store.countRecoveryCodes(user.id)]);
   const csrf = csrfToken(rt.authSecret, session.id);
   const required = mfaRequired(mfaPolicyOf(rt.config), user.groups);
+  const mayAddPasskey = await mayEnroll(rt, user, session);
   return (
     <div className="space-y-8">
       <header>
@@ -40,7 +43,8 @@ export default async function SecurityPage() {
             {factors.map((f) => (
               <li key={f.id} className="flex items-center justify-between gap-4 py-2 text-sm">
                 <span>
-                  <span className="font-medium">{f.name}</span> · {KIND[f.kind] ?? f.kind} · added {time(f.created_at)} · last used {time(f.last_used_at)}
+                  <span className="font-medium">{f.name}</span> · {KIND[f.kind] ?? f.kind}
+                  {f.kind === 'webauthn' && <> ({passkeyKind(passkeyDataOf(f))})</>} · added {time(f.created_at)} · last used {time(f.last_used_at)}
                 </span>
                 <form action={removeFactorAction}>
                   <input type="hidden" name="factor" value={f.id} />
@@ -56,6 +60,20 @@ export default async function SecurityPage() {
         <Link href="/mfa?add=totp&next=/security" className={buttonStyles.secondary}>
           Add an authenticator app
         </Link>
+        <div className="border-t border-slate-100 pt-4 dark:border-slate-800">
+          <h3 className="mb-2 text-sm font-semibold">Add a passkey</h3>
+          {mayAddPasskey ? (
+            <PasskeyEnroll csrf={csrf} next="/security" label="Add a passkey" />
+          ) : (
+            <p className="text-sm">
+              To add a passkey, first{' '}
+              <Link href="/mfa?next=/security" className="underline">
+                verify with a second factor you have
+              </Link>
+              .
+            </p>
+          )}
+        </div>
       </section>
       <section className={cn(cardStyles, 'space-y-4')} aria-labelledby="recovery">
         <h2 id="recovery" className="text-lg font-semibold">
