@@ -151,6 +151,7 @@ test.describe('second factors', () => {
     await expect(page.locator('#mfa-error')).toContainText('not right');
     await page.getByLabel('The 6-digit code your app shows now').fill(await freshCode(secret, used));
     await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect(page.getByTestId('recovery-codes').locator('li')).toHaveCount(10);
     const codes = (await page.getByTestId('recovery-codes').locator('li').allTextContents()).map((c) => c.trim());
     expect(codes).toHaveLength(10);
     await page.getByRole('link', { name: /continue/ }).click();

@@ -49,11 +49,9 @@ const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPa
         port,
         config: {
           issuer: { url: portal },
-          // Next.js renders a server action's redirect target by fetching it from its own listen address
-          // (127.0.0.1 here, not the issuer's host `localhost`); unless that hop's X-Forwarded-Host is trusted,
-          // the canonical-host redirect answers it and fetch drops the cookie on the way, so "Remove" on
-          // /security lands on the home page. Reported to the lead; trusted here so the test is about passkeys.
-          server: { trust_proxy: true },
+          // The issuer's host (`localhost`) is not the listen address (127.0.0.1): Next renders a server
+          // action's redirect target by fetching it from the listen address, which must keep its cookies
+          // ("Remove" on /security once landed on the home page: lib/http/portal-request.ts isOwnRedirectRender).
           upstreams: [{ id: 'local', type: 'local', display_name: LOCAL }],
           users: [CAROL, DAVE, ERIN].map((u) => ({ username: u.username, password_hash: bcrypt.hashSync(u.password, 4), groups: u.groups })),
           mfa: { required_groups: ['platform'], passwordless_local: true },
