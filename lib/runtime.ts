@@ -10,6 +10,7 @@ import type { MintDeps } from './oidc/mint';
 import { UserCodeThrottle, type DeviceDeps } from './oidc/device';
 import { mfaPolicyOf } from './mfa/config';
 import { startMaintenance } from './store/maintenance';
+import { openPostgresStore } from './store/postgres';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 import { createLogger, type Logger } from './util/log';
@@ -50,7 +51,18 @@ export async function openStore(config: ResolvedConfig, opts: { now?: () => numb
       warn: (message, fields) => log?.warn(message, fields),
     });
   }
-  throw new Error('storage.postgres is not available in this version; use storage.sqlite');
+  const postgres = config.storage.postgres;
+  if (postgres) {
+    const log = opts.log;
+    return openPostgresStore(postgres.url, {
+      poolSize: postgres.pool_size,
+      connectTimeoutMs: postgres.connect_timeout * 1000,
+      statementTimeoutMs: postgres.statement_timeout * 1000,
+      ...(postgres.ssl ? { ssl: { caFile: postgres.ssl.ca_file, rejectUnauthorized: postgres.ssl.reject_unauthorized } } : {}),
+      warn: (message, fields) => log?.warn(message, fields),
+    });
+  }
+  throw new Error('give storage.sqlite or storage.postgres');
 }
 
 const secret = () => randomBytes(32).toString('base64url');
