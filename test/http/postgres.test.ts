@@ -6,6 +6,7 @@
  * consumed. The schema is created for the run in the database at
  * KUBEGATE_TEST_POSTGRES_URL (default: the test machines' and CI's server).
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashRefreshToken } from '../../lib/oidc/refresh-tokens';
 import { expectOAuthError } from './support/assert';
 import { kubectlRefresh } from './support/client';
-import { KubegateServer, prepareKubegate } from './support/kubegate';
+import { KubegateServer, prepareKubegate, PROJECT_DIR } from './support/kubegate';
 import { openSeeder, type Seeder } from './support/seed';
 
 const BASE_URL = process.env.KUBEGATE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -95,5 +96,18 @@ describe('two replicas on PostgreSQL', () => {
       if (!released) await locker.query('rollback');
       locker.release();
     }
+  });
+
+  // Last: it revokes everything.
+  it('after a restore, `kubegate restore` revokes every credential for every replica', async () => {
+    const { refreshToken } = await seeder.mint('prod');
+    const out = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [path.join(PROJECT_DIR, 'scripts/kubegate.mjs'), 'restore'], { env: { ...process.env, KUBEGATE_CONFIG: replicas[1]!.files.configPath } }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/revoked \d+ sign-in\(s\) and \d+ credential\(s\)/);
+    for (const r of replicas) expectOAuthError(await kubectlRefresh(r.url, 'kubernetes', '', refreshToken), 400, 'invalid_grant');
   });
 });
