@@ -112,6 +112,41 @@ describe('postgres store: several replicas', () => {
     }
   });
 
+  it('does not rotate the head while another replica revokes the family: the rotation waits, then finds it revoked', async () => {
+    const schema = await freshSchema();
+    const store = await inSchema(schema);
+    const revoker = await admin.connect();
+    try {
+      const user = await store.upsertUser({ upstream: 'local', subject: 's1', username: 'alice', groups: [] }, T);
+      const session = await store.createLoginSession(
+        { id: 'sess', user_id: user.id, upstream: 'local', amr: ['pwd'], auth_time: T, expires_at: T + 60 * MINUTE, client_ip: null, user_agent: null },
+        T,
+      );
+      const fam = await store.createFamily(
+        { id: 'fam', login_session_id: session.id, user_id: user.id, cluster: 'prod', client_id: 'kubernetes', origin: 'page', expires_at: T + 60 * MINUTE, first_token_hash: hash('h0') },
+        T,
+        { kind: 'token.issued' },
+      );
+      // The other replica's reuse detection, caught mid-transaction.
+      await revoker.query('begin');
+      await revoker.query(`update ${schema}.families set revoked_at = $1, revoke_reason = 'refresh_token_reuse' where id = $2`, [T + SECOND, fam.id]);
+      let settled = false;
+      const rotation = store
+        .rotateRefreshToken({ tokenHash: hash('h0'), successorHash: hash('h1'), familyId: fam.id, generation: 0 }, T + SECOND, { kind: 'token.refreshed' })
+        .finally(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false);
+      await revoker.query('commit');
+      expect(await rotation).toBe('already_used');
+      expect(await store.findRefreshContext(hash('h1'))).toBeUndefined();
+      expect((await store.findRefreshContext(hash('h0')))?.token.used_at).toBeNull();
+    } finally {
+      revoker.release();
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+
   it('answers the same refresh at two replicas with the same successor, and revokes the family everywhere on reuse after the grace', async () => {
     const schema = await freshSchema();
     const clock = new TestClock();

@@ -160,13 +160,14 @@ function poolConfig(url: string, o: PostgresStoreOptions, statementTimeoutMs: nu
  * Grouped writes (rotation, revocation, audit rows) each run as one plain
  * transaction, the base KyselyStore path; SQLite's writer thread and group
  * commit do not exist here. Concurrency between processes is PostgreSQL's
- * READ COMMITTED: the rotation's guard `UPDATE refresh_tokens SET used_at =
- * ... WHERE hash = $1 AND used_at IS NULL` row-locks the token; a second
- * transaction updating the same row waits for the first to commit, then
- * re-evaluates the WHERE on the committed row, finds `used_at` set and
- * changes nothing, so it reports `already_used` (the grace replay) and
- * inserts no successor. The read that precedes a rotation takes no part in
- * the decision, so there is no read-then-write race; the unique
+ * READ COMMITTED: the rotation's guard `UPDATE families SET generation = ...
+ * WHERE id = $1 AND generation = $2 AND revoked_at IS NULL` row-locks the
+ * family; a second transaction updating the same row (the same token at
+ * another replica, or a revocation) waits for the first to commit, then
+ * re-evaluates the WHERE on the committed row, changes nothing and reports
+ * `already_used` (the caller reads again: the grace replay, or a refusal);
+ * it inserts no successor. The read that precedes a rotation takes no part
+ * in the decision, so there is no read-then-write race; the unique
  * (family_id, generation) constraint backs it up: never two live heads.
  */
 export class PostgresStore extends KyselyStore {
