@@ -120,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  const { rt } = await bootRuntime({ log: silentLogger });
+  const { rt } = await bootRuntime({ log: silentLogger, printAudit: false });
   const now = rt.now();
   try {
     let lines: string[];

@@ -7,31 +7,13 @@
  * prompt=login: a signed-in person is asked to sign in again.
  */
 import http from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { expect, test } from './fixtures';
 import { UpstreamLoginPage } from './pages/upstream-login';
+import { fetchWithCa } from './support/fetch-with-ca';
 import { USERS } from './support/topology';
-
-function fetchWithCa(caPem: string) {
-  return (url: string, options: { method?: string; headers?: Headers | Record<string, string>; body?: unknown }): Promise<Response> =>
-    new Promise((resolve, reject) => {
-      const headers = Object.fromEntries(new Headers(options.headers as HeadersInit).entries());
-      const req = https.request(url, { method: options.method ?? 'GET', headers, ca: caPem }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
-          resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 500, headers: h }));
-        });
-      });
-      req.on('error', reject);
-      req.end(options.body === undefined ? undefined : String(options.body));
-    });
-}
 
 const kubectl: oauth.Client = { client_id: 'kubernetes' };
 

@@ -63,6 +63,14 @@ function failedSignIns(dbPath: string, username: string): { reason: string; scop
 }
 
 test.describe('local accounts', () => {
+  test('an OIDC login_hint fills in the username, which stays editable', async ({ page, topo }) => {
+    await page.goto(`${topo.portal}/login?login_hint=${encodeURIComponent('<b>breakglass</b>')}`);
+    const username = page.getByRole('form', { name: /^Sign in with Break-glass/ }).getByLabel('Username');
+    await expect(username).toHaveValue('<b>breakglass</b>');
+    await username.fill('someone');
+    await expect(username).toHaveValue('someone');
+  });
+
   test('wrong password is refused, right one signs in, and the sign-in is logged without a secret', async ({ page, topo, context }) => {
     const logStart = topo.kubegate.output().length;
     const login = new KubegateLoginPage(page, topo.portal);

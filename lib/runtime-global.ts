@@ -12,7 +12,7 @@ import type { Logger } from './util/log';
  * listing every problem (a KekError when the key is missing or wrong).
  * `issuerNotice` says which issuer URL is served and why (for stderr).
  */
-export async function bootRuntime(opts: { log?: Logger } = {}): Promise<{ rt: Runtime; location: ConfigLocation; issuerNotice: string }> {
+export async function bootRuntime(opts: { log?: Logger; printAudit?: boolean } = {}): Promise<{ rt: Runtime; location: ConfigLocation; issuerNotice: string }> {
   const location = locateConfig(process.env, process.cwd());
   const configEnv = configEnvironment(process.env);
   const config = loadConfigFile(location.file, configEnv.env);

@@ -10,6 +10,8 @@ import type { MintDeps } from './oidc/mint';
 import { UserCodeThrottle, type DeviceDeps } from './oidc/device';
 import { mfaPolicyOf } from './mfa/config';
 import { startMaintenance } from './store/maintenance';
+import { printAuditEvent } from './store/audit-stdout';
+import type { AuditListener } from './store/kysely-store';
 import { openPostgresStore } from './store/postgres';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -39,7 +41,8 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openStore(config: ResolvedConfig, opts: { now?: () => number; log?: Logger } = {}): Promise<Store> {
+/** `onAudit`: told of every committed audit event (the server prints them: lib/store/audit-stdout.ts). */
+export async function openStore(config: ResolvedConfig, opts: { now?: () => number; log?: Logger; onAudit?: AuditListener } = {}): Promise<Store> {
   const sqlite = config.storage.sqlite;
   if (sqlite) {
     const log = opts.log;
@@ -49,6 +52,7 @@ export async function openStore(config: ResolvedConfig, opts: { now?: () => numb
       watermarkFile: sqlite.watermark_file,
       now: opts.now,
       warn: (message, fields) => log?.warn(message, fields),
+      onAudit: opts.onAudit,
     });
   }
   const postgres = config.storage.postgres;
@@ -60,6 +64,7 @@ export async function openStore(config: ResolvedConfig, opts: { now?: () => numb
       statementTimeoutMs: postgres.statement_timeout * 1000,
       ...(postgres.ssl ? { ssl: { caFile: postgres.ssl.ca_file, rejectUnauthorized: postgres.ssl.reject_unauthorized } } : {}),
       warn: (message, fields) => log?.warn(message, fields),
+      onAudit: opts.onAudit,
     });
   }
   throw new Error('give storage.sqlite or storage.postgres');
@@ -92,13 +97,19 @@ export async function createRuntime(
     store?: Store;
     keySyncIntervalMs?: number;
     pruneIntervalMs?: number;
+    /**
+     * Print committed audit events to stdout when `audit.stdout` asks (default true). The admin
+     * command passes false: its stdout is the operator's answer, and its events are in the database.
+     */
+    printAudit?: boolean;
     /** Tests only: the connectors re-checks go to (default: the registry's). */
     connectorFor?: RecheckDeps['connectorFor'];
   },
 ): Promise<Runtime> {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
-  const store = opts.store ?? (await openStore(config, { now, log }));
+  // The server's store prints its audit trail to stdout too (audit.stdout); a store handed in (tests) is left as it is.
+  const store = opts.store ?? (await openStore(config, { now, log, onAudit: config.audit.stdout && opts.printAudit !== false ? printAuditEvent : undefined }));
   const { kek } = opts;
   const alg: SigningAlg = config.signing.algorithm;
   let keys: KeyManager;

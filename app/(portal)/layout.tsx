@@ -1,5 +1,8 @@
 import Link from 'next/link';
-import { buttonStyles } from '@/components/ui/styles';
+import { buttonStyles, cn } from '@/components/ui/styles';
+
+/** Three header actions fit a phone's width only with tighter padding. */
+const PHONE = 'max-sm:px-2';
 import { requirePortalSession } from '@/lib/portal/session';
 import { signOutAction } from './actions';
 
@@ -12,18 +15,18 @@ export default async function PortalLayout({ children }: { children: React.React
           <Link href="/" className="text-lg font-semibold tracking-tight focus-visible:outline-2 focus-visible:outline-indigo-500">
             {rt.config.branding.title}
           </Link>
-          <div className="flex items-center gap-3">
-            <Link href="/sessions" className={buttonStyles.ghost}>
+          <div className="flex items-center gap-1 sm:gap-3">
+            <Link href="/sessions" className={cn(buttonStyles.ghost, PHONE)}>
               Sessions
             </Link>
-            <Link href="/security" className={buttonStyles.ghost}>
+            <Link href="/security" className={cn(buttonStyles.ghost, PHONE)}>
               Security
             </Link>
             <span className="hidden text-sm text-slate-600 sm:inline dark:text-slate-300" data-testid="header-username">
               {user.username}
             </span>
             <form action={signOutAction}>
-              <button type="submit" className={buttonStyles.ghost}>
+              <button type="submit" className={cn(buttonStyles.ghost, PHONE, 'whitespace-nowrap')}>
                 Sign out
               </button>
             </form>

@@ -17,6 +17,8 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
   // unless prompt=login (the authorization endpoint's prompt=login or max_age): sign in again, though signed in.
   if (current && params.prompt !== 'login') redirect(current.stage === 'complete' ? next : `/mfa?next=${encodeURIComponent(next)}`);
   const error = signInErrorMessage(params.error);
+  // OIDC login_hint (the authorization endpoint passes it on): the username, filled in, still editable.
+  const loginHint = typeof params.login_hint === 'string' ? params.login_hint.slice(0, 256) : undefined;
   const { branding } = rt.config;
   const upstreams = [...upstreamsOf(rt.config).values()].map(({ config, connector }) => ({
     id: config.id,
@@ -84,7 +86,14 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
                   <label htmlFor={`${u.id}-username`} className="mb-1 block text-sm font-medium">
                     {u.usernameLabel}
                   </label>
-                  <input id={`${u.id}-username`} name="username" autoComplete="username" required className={inputStyles} />
+                  <input
+                    id={`${u.id}-username`}
+                    name="username"
+                    autoComplete="username"
+                    required
+                    defaultValue={loginHint}
+                    className={inputStyles}
+                  />
                 </div>
                 <div>
                   <label htmlFor={`${u.id}-password`} className="mb-1 block text-sm font-medium">

@@ -93,7 +93,7 @@ describe('parseConfig: the full example', () => {
     });
     expect(c.signing).toEqual({ algorithm: 'RS256', rotation_period: 30 * 86400, jwks_max_age: 60, publish_ahead: 15 * 60 });
     expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full', busy_timeout: 3 } });
-    expect(c.audit).toEqual({ retention: 90 * 86400 });
+    expect(c.audit).toEqual({ retention: 90 * 86400, stdout: true });
     expect(c.server).toEqual(SERVER_DEFAULTS);
     expect(c.branding).toEqual({ title: 'Kubegate' });
     expect([c.clusters, c.upstreams, c.users]).toEqual([[], [], []]);
@@ -480,14 +480,14 @@ describe('parseConfig: values the commands and kubeconfig cannot carry', () => {
 
 describe('parseConfig: storage and audit settings', () => {
   it('reads the write bound, the watermark file (against the config directory) and the audit retention', () => {
-    const c = parse(minimalYaml('    busy_timeout: 5s\n    watermark_file: ../elsewhere/kubegate.watermark\naudit:\n  retention: 30d\n'));
+    const c = parse(minimalYaml('    busy_timeout: 5s\n    watermark_file: ../elsewhere/kubegate.watermark\naudit:\n  retention: 30d\n  stdout: false\n'));
     expect(c.storage.sqlite).toEqual({
       path: path.join(dir, 'kubegate.db'),
       synchronous: 'full',
       busy_timeout: 5,
       watermark_file: path.resolve(dir, '../elsewhere/kubegate.watermark'),
     });
-    expect(c.audit).toEqual({ retention: 30 * 86400 });
+    expect(c.audit).toEqual({ retention: 30 * 86400, stdout: false });
   });
 
   it('accepts a zero write bound (refuse at once when the database is locked)', () => {

@@ -240,8 +240,10 @@ export const ConfigSchema = z
       .strictObject({
         /** Audit events, and sign-ins and credentials that ended, are deleted this long after. */
         retention: duration('retention', 86400, 10 * 365 * 86400).default(90 * 86400),
+        /** Every audit event is also printed to stdout as one JSON line (`"audit": true`), for log shippers. */
+        stdout: z.boolean().default(true),
       })
-      .default({ retention: 90 * 86400 }),
+      .default({ retention: 90 * 86400, stdout: true }),
     server: ServerSchema.default(SERVER_DEFAULTS),
     /** Who must show a second factor (lib/mfa/policy.ts); clusters can ask too (`require_mfa`). */
     mfa: z

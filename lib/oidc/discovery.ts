@@ -8,6 +8,7 @@ export const ISSUER_PATHS = {
   token: '/oidc/token',
   authorize: '/oidc/authorize',
   deviceAuthorization: '/oidc/device_authorization',
+  revocation: '/oidc/revoke',
 } as const;
 
 /**
@@ -25,6 +26,8 @@ export function discoveryDocument(issuer: string, alg: SigningAlg) {
     token_endpoint: issuer + ISSUER_PATHS.token,
     device_authorization_endpoint: issuer + ISSUER_PATHS.deviceAuthorization,
     jwks_uri: issuer + ISSUER_PATHS.jwks,
+    // RFC 7009 / RFC 8414 §2: refresh tokens only (the id_tokens we issue cannot be revoked one by one).
+    revocation_endpoint: issuer + ISSUER_PATHS.revocation,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT],
@@ -32,6 +35,7 @@ export function discoveryDocument(issuer: string, alg: SigningAlg) {
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [alg],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     scopes_supported: ['openid', 'profile', 'email', 'groups', 'offline_access'],
     claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'name', 'email', 'preferred_username', 'groups', 'amr', 'acr'],
     acr_values_supported: ['aal1', 'aal2'],

@@ -14,6 +14,7 @@ export type OAuthErrorCode =
   | 'invalid_client'
   | 'invalid_grant'
   | 'unsupported_grant_type'
+  | 'unsupported_token_type'
   | 'unauthorized_client'
   | 'invalid_scope'
   | 'unsupported_response_type'

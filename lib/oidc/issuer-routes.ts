@@ -7,6 +7,7 @@ import type { KeyManager, SigningAlg } from './keys';
 import { handleAuthorizeRequest } from './authorize';
 import { handleDeviceAuthorization } from './device';
 import { createReadinessCheck } from './readiness';
+import { handleRevocationRequest } from './revocation';
 import { handleTokenRequest, type TokenEndpointDeps } from './token-endpoint';
 
 export interface IssuerRoutesDeps extends TokenEndpointDeps {
@@ -61,6 +62,7 @@ export function createIssuerRoutes(deps: IssuerRoutesDeps): (path: string) => Is
     [ISSUER_PATHS.discovery, onlyGet(deps, () => json(200, discoveryBody, { 'cache-control': METADATA_CACHE }))],
     [ISSUER_PATHS.jwks, onlyGet(deps, () => json(200, deps.keys.jwksJson(), { 'cache-control': jwksCache, 'content-type': 'application/jwk-set+json' }))],
     [ISSUER_PATHS.token, (req) => handleTokenRequest(req, deps)],
+    [ISSUER_PATHS.revocation, (req) => handleRevocationRequest(req, deps)],
     [ISSUER_PATHS.authorize, (req) => handleAuthorizeRequest(req, deps)],
     [ISSUER_PATHS.deviceAuthorization, (req) => handleDeviceAuthorization(req, deps)],
     ['/healthz', onlyGet(deps, () => json(200, { status: 'ok' }, NO_STORE))],

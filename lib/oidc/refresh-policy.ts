@@ -75,6 +75,7 @@ const REVOKED_BECAUSE: Record<RevokeReason, string> = {
   sign_out: 'you signed out',
   revoked_by_user: 'it was revoked on the Sessions page',
   revoked_by_admin: 'an administrator revoked it',
+  revoked_by_client: 'the client it was issued to revoked it (token revocation)',
   refresh_token_reuse: 'a spent refresh token of it was presented again',
   authorization_code_reuse: 'the authorization code it came from was presented again',
   offboarded: 'your account was removed',

@@ -55,6 +55,7 @@ const SESSION_AUDIT: Record<RevokeReason, AuditKind> = {
   sign_out: 'session.logout',
   revoked_by_user: 'session.revoked',
   revoked_by_admin: 'session.revoked',
+  revoked_by_client: 'session.revoked',
   refresh_token_reuse: 'session.revoked',
   authorization_code_reuse: 'session.revoked',
   offboarded: 'user.offboarded',

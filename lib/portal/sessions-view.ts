@@ -14,6 +14,7 @@ export const REVOKE_REASONS: Record<RevokeReason, string> = {
   sign_out: 'you signed out',
   revoked_by_user: 'you revoked it',
   revoked_by_admin: 'revoked by an administrator',
+  revoked_by_client: 'revoked by the program that held it (for example kubelogin when logging out)',
   refresh_token_reuse: 'a refresh token it had already used was presented again, so it may have been copied',
   authorization_code_reuse: 'the sign-in code it came from was presented a second time, so it may have been intercepted',
   offboarded: 'your access was removed by an administrator',

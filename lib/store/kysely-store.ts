@@ -178,6 +178,13 @@ export function toRefreshContext(r: RefreshContextRow): RefreshContext {
   };
 }
 
+/**
+ * Told of each audit event once the transaction that wrote it committed
+ * (never of one rolled back or not applied); lib/store/audit-stdout.ts
+ * prints them. Called synchronously: a listener must be quick and not throw.
+ */
+export type AuditListener = (event: AuditEvent) => void;
+
 /** The audit_events row for an event (ids are time-ordered). */
 export function auditRow(e: AuditInput, now: number): AuditEventsTable {
   return {
@@ -323,8 +330,54 @@ export class KyselyStore implements Store {
     );
   }
 
-  private audit(db: Kysely<Database> | Transaction<Database>, e: AuditInput, now: number) {
-    return db.insertInto('audit_events').values(auditRow(e, now)).execute();
+  private auditListener: AuditListener | undefined;
+  /** The audit rows each open transaction wrote (transact()), told to the listener after its commit. */
+  private readonly pendingAudit = new WeakMap<Transaction<Database>, AuditEventsTable[]>();
+
+  /** Every audit event committed from now on is also told to `listener` (replacing any earlier one). */
+  setAuditListener(listener: AuditListener | undefined): void {
+    this.auditListener = listener;
+  }
+
+  private committed(rows: readonly AuditEventsTable[]): void {
+    const listener = this.auditListener;
+    if (!listener) return;
+    for (const r of rows) {
+      try {
+        listener({ ...r, at: Number(r.at), kind: r.kind as AuditEvent['kind'], details: JSON.parse(r.details) as Record<string, unknown> });
+      } catch {
+        // The event is committed and in the database; a failing listener must not turn that into an error.
+      }
+    }
+  }
+
+  /** A grouped write carrying audit rows: they are told once it committed and applied (a failed guard wrote none). */
+  private async applyAudited(write: GroupedWrite, rows: readonly AuditEventsTable[]): Promise<boolean> {
+    const applied = await this.applyWrite(write);
+    if (applied) this.committed(rows);
+    return applied;
+  }
+
+  /**
+   * A transaction whose audit rows (written with this.audit) are told to the
+   * listener after its commit: nothing is told of one that rolled back.
+   */
+  protected async transact<T>(db: Kysely<Database>, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const rows: AuditEventsTable[] = [];
+    const result = await db.transaction().execute((trx) => {
+      this.pendingAudit.set(trx, rows);
+      return fn(trx);
+    });
+    this.committed(rows);
+    return result;
+  }
+
+  private audit(trx: Transaction<Database>, e: AuditInput, now: number) {
+    const row = auditRow(e, now);
+    const pending = this.pendingAudit.get(trx);
+    if (!pending) throw new Error('audit rows are written only inside transact()');
+    pending.push(row);
+    return trx.insertInto('audit_events').values(row).execute();
   }
 
   async upsertUser(p: UserProfile, now: number, opts: { recheckState?: string | null } = {}): Promise<User> {
@@ -384,10 +437,8 @@ export class KyselyStore implements Store {
     }
     // Rare (once per interval per person), so compiled per call; still one grouped write with its audit row.
     const compiled = step.compile();
-    await this.applyWrite({
-      guard: true,
-      steps: [{ sql: compiled.sql, parameters: compiled.parameters }, this.statements.audit(auditRow({ ...audit, user_id: userId }, now))],
-    });
+    const event = auditRow({ ...audit, user_id: userId }, now);
+    await this.applyAudited({ guard: true, steps: [{ sql: compiled.sql, parameters: compiled.parameters }, this.statements.audit(event)] }, [event]);
     return this.getUser(userId);
   }
 
@@ -427,7 +478,7 @@ export class KyselyStore implements Store {
   }
 
   async revokeLoginSession(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transact(this.db, async (trx) => {
       const r = await trx
         .updateTable('login_sessions')
         .set({ revoked_at: now, revoke_reason: reason })
@@ -462,14 +513,11 @@ export class KyselyStore implements Store {
       revoke_reason: null,
     };
     const w = this.statements;
-    await this.applyWrite({
-      guard: false,
-      steps: [
-        w.insertFamily(row),
-        w.insertToken({ hash: f.first_token_hash, family_id: f.id, generation: 0, created_at: now }),
-        w.audit(auditRow({ ...audit, family_id: f.id, session_id: f.login_session_id, cluster: f.cluster, user_id: f.user_id }, now)),
-      ],
-    });
+    const event = auditRow({ ...audit, family_id: f.id, session_id: f.login_session_id, cluster: f.cluster, user_id: f.user_id }, now);
+    await this.applyAudited(
+      { guard: false, steps: [w.insertFamily(row), w.insertToken({ hash: f.first_token_hash, family_id: f.id, generation: 0, created_at: now }), w.audit(event)] },
+      [event],
+    );
     return toFamily(row);
   }
 
@@ -496,29 +544,31 @@ export class KyselyStore implements Store {
     audit: AuditInput,
   ): Promise<RotateResult> {
     const w = this.statements;
-    const rotated = await this.applyWrite({
-      // The compare-and-set, on the family row: only the head of a live family rotates (the head
-      // is the family's one unused token). A family revoked after the caller read it (reuse
-      // detected by another request or replica) is refused here too, as `already_used`: the
-      // caller reads again and finds it revoked. On PostgreSQL a concurrent update of the row
-      // makes this one wait and re-check the condition on the committed row.
-      guard: true,
-      steps: [
-        w.advanceFamily({ now, generation: r.generation + 1, id: r.familyId, from: r.generation }),
-        w.markTokenUsed({ now, hash: r.tokenHash }),
-        w.insertToken({ hash: r.successorHash, family_id: r.familyId, generation: r.generation + 1, created_at: now }),
-        w.audit(auditRow({ ...audit, family_id: r.familyId }, now)),
-      ],
-    });
+    const event = auditRow({ ...audit, family_id: r.familyId }, now);
+    const rotated = await this.applyAudited(
+      {
+        // The compare-and-set, on the family row: only the head of a live family rotates (the head
+        // is the family's one unused token). A family revoked after the caller read it (reuse
+        // detected by another request or replica) is refused here too, as `already_used`: the
+        // caller reads again and finds it revoked. On PostgreSQL a concurrent update of the row
+        // makes this one wait and re-check the condition on the committed row.
+        guard: true,
+        steps: [
+          w.advanceFamily({ now, generation: r.generation + 1, id: r.familyId, from: r.generation }),
+          w.markTokenUsed({ now, hash: r.tokenHash }),
+          w.insertToken({ hash: r.successorHash, family_id: r.familyId, generation: r.generation + 1, created_at: now }),
+          w.audit(event),
+        ],
+      },
+      [event],
+    );
     return rotated ? 'rotated' : 'already_used';
   }
 
   async revokeFamily(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean> {
     const w = this.statements;
-    return this.applyWrite({
-      guard: true,
-      steps: [w.revokeFamily({ now, reason, id }), w.audit(auditRow({ ...audit, family_id: id, details: { ...audit.details, reason } }, now))],
-    });
+    const event = auditRow({ ...audit, family_id: id, details: { ...audit.details, reason } }, now);
+    return this.applyAudited({ guard: true, steps: [w.revokeFamily({ now, reason, id }), w.audit(event)] }, [event]);
   }
 
   async listSigningKeys(): Promise<SigningKeyRow[]> {
@@ -526,7 +576,7 @@ export class KyselyStore implements Store {
   }
 
   async activateSigningKey(next: SigningKeyRow, retireExpiresAt: number, now: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.transact(this.db, async (trx) => {
       const retired = await trx
         .updateTable('signing_keys')
         .set({ retired_at: now, expires_at: retireExpiresAt })
@@ -540,14 +590,14 @@ export class KyselyStore implements Store {
   }
 
   async scheduleSigningKey(next: SigningKeyRow, now: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.transact(this.db, async (trx) => {
       await trx.insertInto('signing_keys').values(next).execute();
       await this.audit(trx, { kind: 'key.published', details: { kid: next.kid, alg: next.alg, activates_at: next.activates_at } }, now);
     });
   }
 
   async retireSigningKeysBefore(successor: { kid: string; activates_at: number }, expiresAt: number, now: number): Promise<string[]> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transact(this.db, async (trx) => {
       const retired = await trx
         .updateTable('signing_keys')
         .set({ retired_at: successor.activates_at, expires_at: expiresAt })
@@ -564,7 +614,7 @@ export class KyselyStore implements Store {
   }
 
   async revokeSigningKey(kid: string, now: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transact(this.db, async (trx) => {
       const r = await trx.updateTable('signing_keys').set({ revoked_at: now }).where('kid', '=', kid).where('revoked_at', 'is', null).executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
       await this.audit(trx, { ...audit, details: { ...audit.details, kid } }, now);
@@ -680,7 +730,7 @@ export class KyselyStore implements Store {
       last_used_at: null,
       counter: f.counter ?? null,
     };
-    await this.db.transaction().execute(async (trx) => {
+    await this.transact(this.db, async (trx) => {
       await trx.insertInto('mfa_factors').values(row).execute();
       if (audit) await this.audit(trx, audit, now);
     });
@@ -688,7 +738,7 @@ export class KyselyStore implements Store {
   }
 
   async confirmMfaFactor(userId: string, id: string, counter: number, now: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transact(this.db, async (trx) => {
       const r = await trx
         .updateTable('mfa_factors')
         .set({ confirmed_at: now, last_used_at: now, counter })
@@ -703,7 +753,7 @@ export class KyselyStore implements Store {
   }
 
   async removeMfaFactor(userId: string, id: string, now: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transact(this.db, async (trx) => {
       const r = await trx.deleteFrom('mfa_factors').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
       if (Number(r.numDeletedRows) !== 1) return false;
       await this.audit(trx, audit, now);
@@ -726,7 +776,7 @@ export class KyselyStore implements Store {
   }
 
   async replaceRecoveryCodes(userId: string, hashes: string[], now: number, audit: AuditInput): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.transact(this.db, async (trx) => {
       await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
       if (hashes.length > 0) {
         await trx
@@ -739,7 +789,7 @@ export class KyselyStore implements Store {
   }
 
   async useRecoveryCode(userId: string, hash: string, now: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transact(this.db, async (trx) => {
       const r = await trx
         .updateTable('recovery_codes')
         .set({ used_at: now })
@@ -759,7 +809,7 @@ export class KyselyStore implements Store {
   }
 
   async resetMfa(userId: string, now: number, audit: AuditInput): Promise<{ factors: number; recovery_codes: number }> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transact(this.db, async (trx) => {
       const factors = Number((await trx.deleteFrom('mfa_factors').where('user_id', '=', userId).executeTakeFirst()).numDeletedRows);
       const codes = Number((await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).executeTakeFirst()).numDeletedRows);
       await this.audit(trx, { ...audit, user_id: userId, details: { ...audit.details, factors, recovery_codes: codes } }, now);
@@ -768,7 +818,7 @@ export class KyselyStore implements Store {
   }
 
   async elevateLoginSession(id: string, amr: string[], now: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transact(this.db, async (trx) => {
       const r = await trx
         .updateTable('login_sessions')
         .set({ amr: JSON.stringify(amr) })
@@ -782,7 +832,8 @@ export class KyselyStore implements Store {
   }
 
   async appendAudit(event: AuditInput, now: number): Promise<void> {
-    await this.applyWrite({ guard: false, steps: [this.statements.audit(auditRow(event, now))] });
+    const row = auditRow(event, now);
+    await this.applyAudited({ guard: false, steps: [this.statements.audit(row)] }, [row]);
   }
 
   async listAudit(filter: { limit: number; userId?: string; kind?: AuditEvent['kind']; familyId?: string }): Promise<AuditEvent[]> {
@@ -799,7 +850,7 @@ export class KyselyStore implements Store {
   }
 
   async markRestored(now: number, details: Record<string, unknown>): Promise<RestoreCounts> {
-    return this.longDb.transaction().execute((trx) => this.revokeEverything(trx, now, details));
+    return this.transact(this.longDb, (trx) => this.revokeEverything(trx, now, details));
   }
 
   /**

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { CompiledQuery, Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { storeUnavailable, StoreUnavailableError } from './errors';
-import { KyselyStore, type Database as Schema } from './kysely-store';
+import { KyselyStore, type AuditListener, type Database as Schema } from './kysely-store';
 import type { GroupedWrite } from './write-engine';
 
 /** Defaults of `storage.postgres` (lib/config/schema.ts), in ms. */
@@ -40,6 +40,8 @@ export interface PostgresStoreOptions {
   options?: string;
   /** How the connections show in pg_stat_activity (default `kubegate`). */
   applicationName?: string;
+  /** Told of every audit event this process commits (lib/store/audit-stdout.ts); each replica tells its own. */
+  onAudit?: AuditListener;
   /** Problems worth an operator's attention that do not stop the store (an idle connection lost). */
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -226,6 +228,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   const store = new PostgresStore(db, longDb);
   try {
     await store.migrate();
+    store.setAuditListener(opts.onAudit);
     return store;
   } catch (err) {
     await store.close();

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely } from 'kysely';
-import { KyselyStore, refreshContextQuery, toRefreshContext, type Database as Schema, type RefreshContextRow } from './kysely-store';
+import { KyselyStore, refreshContextQuery, toRefreshContext, type AuditListener, type Database as Schema, type RefreshContextRow } from './kysely-store';
 import { SqliteReader, SqliteRoutingDialect } from './sqlite-dialect';
 import { SqliteWriter } from './sqlite-writer';
 import type { RefreshContext, RestoreCounts } from './types';
@@ -32,6 +32,8 @@ export interface SqliteStoreOptions {
   now?: () => number;
   /** Problems worth an operator's attention that do not stop the store (a detected restore, an unwritable watermark). */
   warn?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Told of every audit event once committed, from the open on (a restore's `store.restored` too). */
+  onAudit?: AuditListener;
 }
 
 /** What the open found when the database was a restore, and what it revoked. */
@@ -100,7 +102,7 @@ export class SqliteStore extends KyselyStore {
    * Then every later commit bumps the count and rewrites the file.
    */
   async reconcileWatermark(file: string, now: number): Promise<RestoreReport | undefined> {
-    const outcome = await this.longDb.transaction().execute(async (trx) => {
+    const outcome = await this.transact(this.longDb, async (trx) => {
       const meta = new Map(
         (await trx.selectFrom('kubegate_meta').select(['name', 'value']).where('name', 'in', ['instance_id', 'write_seq']).execute()).map((r) => [
           r.name,
@@ -188,6 +190,7 @@ export async function openSqliteStore(file: string, opts: SqliteStoreOptions = {
     // Migrations first: the store prepares statements against the tables.
     await new KyselyStore(db, undefined, longDb).migrate();
     const opened = new SqliteStore(db, reader, writer, longDb);
+    opened.setAuditListener(opts.onAudit);
     if (file !== ':memory:') {
       const watermark = path.resolve(opts.watermarkFile ?? defaultWatermarkFile(file));
       const report = await opened.reconcileWatermark(watermark, (opts.now ?? Date.now)());

@@ -89,6 +89,8 @@ export type RevokeReason =
   | 'sign_out'
   | 'revoked_by_user'
   | 'revoked_by_admin'
+  /** The credential's own OAuth client revoked it (RFC 7009: POST /oidc/revoke, e.g. kubelogin on logout). */
+  | 'revoked_by_client'
   | 'refresh_token_reuse'
   | 'authorization_code_reuse'
   | 'offboarded'
