@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SignInThrottle } from '../auth/rate-limit';
 import { upstreamsOf } from '../upstream/registry';
 import { passwordSignIn, type SignInDeps } from '../upstream/sign-in';
-import { bodyOf, LOCAL_PASSWORD, MINUTE, openTestEnv, SECOND, type TestEnv, type TokenSuccess } from '../../test/support/fixtures';
+import { bodyOf, LOCAL_PASSWORD, MINUTE, minimalYaml, openTestEnv, parseTestConfig, SECOND, type TestEnv, type TokenSuccess } from '../../test/support/fixtures';
 import { parseExposition } from './exposition';
 import { Metrics } from '.';
 
@@ -139,5 +139,14 @@ describe('parseExposition', () => {
       { name: 'y', labels: {}, value: 0.0045 },
       { name: 'z', labels: { le: '+Inf' }, value: Infinity },
     ]);
+  });
+});
+
+describe('the metrics config block', () => {
+  it('is off when omitted, listens on all addresses by default, and names a bad field', () => {
+    expect(parseTestConfig(minimalYaml()).metrics).toBeUndefined();
+    expect(parseTestConfig(minimalYaml('metrics:\n  port: 9464\n')).metrics).toEqual({ port: 9464, host: '0.0.0.0' });
+    expect(() => parseTestConfig(minimalYaml('metrics:\n  port: 70000\n'))).toThrow(/metrics\.port: must be a port number \(1-65535\)/);
+    expect(() => parseTestConfig(minimalYaml('metrics:\n  port: 9464\n  path: /m\n'))).toThrow(/metrics.*path/);
   });
 });
