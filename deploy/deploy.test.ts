@@ -209,7 +209,7 @@ describe('kustomize base (kubectl kustomize deploy/kustomize)', () => {
       ['Ingress to the metrics port', (o) => (o.find((x) => x.kind === 'Ingress').spec.rules[0].http.paths[0].backend.service.port = { name: 'metrics' }), 'Ingress backend port metrics is the metrics listener'],
       ['config without metrics', (o) => {
         const cm = o.find((x) => x.kind === 'ConfigMap');
-        cm.data['kubegate.yaml'] = cm.data['kubegate.yaml'].replace(/\n# Prometheus[^\n]*\nmetrics:\n  port: 9464\n/, '\n');
+        cm.data['kubegate.yaml'] = cm.data['kubegate.yaml'].replace(/\n# Prometheus[^\n]*\nmetrics:\n {2}port: 9464\n/, '\n');
       }, 'ServiceMonitor scrapes, but the config has no metrics listener (metrics.port)'],
     ];
     for (const [name, change, message] of cases) expect(wiringViolations(broken(withMonitor, change)), name).toEqual([message]);
