@@ -56,6 +56,21 @@ export interface MetricsOptions {
   activeFamiliesCacheMs?: number;
 }
 
+/**
+ * Bound children per label combination: prom-client hashes the labels on
+ * every call otherwise, which is most of a recording's cost on the hot path.
+ * The key sets are bounded like the labels themselves.
+ */
+function childCache<C>(bind: (...values: string[]) => C): (...values: string[]) => C {
+  const children = new Map<string, C>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let child = children.get(key);
+    if (!child) children.set(key, (child = bind(...values)));
+    return child;
+  };
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly clusters: ReadonlySet<string>;
@@ -66,6 +81,10 @@ export class Metrics {
   private readonly rateLimited: Counter<'limiter'>;
   private readonly storeLatency: Histogram<'operation'>;
   private activeFamiliesSource: (() => Promise<number>) | undefined;
+  private readonly refreshChild = childCache((result, cluster) => this.refreshes.labels({ result, cluster }));
+  private readonly tokenRequestChild = childCache((grant_type, status) => this.tokenRequests.labels({ grant_type, status }));
+  private readonly tokenLatencyChild = childCache((grant_type) => this.tokenLatency.labels({ grant_type }));
+  private readonly storeLatencyChild = childCache((operation) => this.storeLatency.labels({ operation }));
 
   constructor(opts: MetricsOptions) {
     const registers = [this.registry];
@@ -145,14 +164,14 @@ export class Metrics {
 
   /** `cluster` undefined: the token named no family. */
   refresh(result: RefreshResult, cluster: string | undefined): void {
-    this.refreshes.inc({ result, cluster: cluster === undefined ? NO_CLUSTER : this.clusters.has(cluster) ? cluster : UNCONFIGURED });
+    this.refreshChild(result, cluster === undefined ? NO_CLUSTER : this.clusters.has(cluster) ? cluster : UNCONFIGURED).inc();
   }
 
   /** `grantType` undefined: the request was refused before its form was read. */
   tokenRequest(grantType: string | undefined, status: number, seconds: number): void {
     const grant_type = grantType === undefined ? 'none' : GRANT_TYPES.has(grantType) ? grantType : 'other';
-    this.tokenRequests.inc({ grant_type, status: String(status) });
-    this.tokenLatency.observe({ grant_type }, seconds);
+    this.tokenRequestChild(grant_type, String(status)).inc();
+    this.tokenLatencyChild(grant_type).observe(seconds);
   }
 
   /** `upstream` is a configured upstream's id (the caller only has bound ones). */
@@ -165,7 +184,7 @@ export class Metrics {
   }
 
   storeOperation(operation: TimedOperation, seconds: number): void {
-    this.storeLatency.observe({ operation }, seconds);
+    this.storeLatencyChild(operation).observe(seconds);
   }
 
   /** The exposition text, and its content type. */
