@@ -13,6 +13,7 @@ import { canonicalRedirect, isOwnRedirectRender, stampPortalRequest } from './li
 import { formActionOrigins } from './lib/upstream/registry';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
 import { bootRuntime, setRuntime } from './lib/runtime-global';
+import { createMetricsServer } from './lib/metrics';
 import { createLogger } from './lib/util/log';
 
 const dev = process.argv.includes('--dev');
@@ -61,6 +62,20 @@ async function main(): Promise<void> {
     process.stderr.write(`kubegate: cannot listen on ${host}:${port}: ${why}\n`);
     process.exit(1);
   });
+  // Metrics have their own listener (config `metrics`), never the public one: lib/metrics.
+  const metricsServer = config.metrics ? createMetricsServer(rt.metrics, log) : undefined;
+  if (config.metrics && metricsServer) {
+    const { port: mport, host: mhost } = config.metrics;
+    if (mport === port) {
+      process.stderr.write(`kubegate: metrics.port ${mport} is the port the portal listens on (PORT); give metrics a port of their own\n`);
+      process.exit(2);
+    }
+    metricsServer.on('error', (err: NodeJS.ErrnoException) => {
+      process.stderr.write(`kubegate: cannot listen for metrics on ${mhost}:${mport}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}\n`);
+      process.exit(1);
+    });
+    metricsServer.listen(mport, mhost, () => log.info('metrics listening', { url: `http://${mhost}:${mport}/metrics` }));
+  }
   server.listen(port, host, () => {
     log.info('kubegate listening', { url: `http://${host}:${port}`, issuer: config.issuer.url, config: location.file });
     process.stderr.write(issuerNotice + '\n');
@@ -88,6 +103,7 @@ async function main(): Promise<void> {
     log.info('shutting down', { signal });
     // Stop taking connections, give open requests a moment, then close the
     // runtime (which writes pending audit rows) before the store goes.
+    metricsServer?.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());

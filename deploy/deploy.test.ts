@@ -113,7 +113,11 @@ describe('kustomize base (kubectl kustomize deploy/kustomize)', () => {
     const c = container(base);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
-    expect(c.ports).toEqual([{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: 3000, protocol: 'TCP' },
+      // The metrics listener (config metrics.port), scraped by the ServiceMonitor, never behind the Ingress.
+      { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
+    ]);
     expect(c.env.find((e: Any) => e.name === 'PORT').value).toBe('3000');
     expect(probeViolations(broken(base, (o) => (deployment(o).spec.template.spec.containers[0].readinessProbe.httpGet.path = '/healthz')))).toEqual([
       'readinessProbe: path /healthz, want /readyz',
@@ -197,7 +201,14 @@ describe('kustomize base (kubectl kustomize deploy/kustomize)', () => {
       ['Ingress without TLS', (o) => delete o.find((x) => x.kind === 'Ingress').spec.tls, 'Ingress host kubegate.example.com has no TLS'],
       ['Service targetPort', (o) => (o.find((x) => x.kind === 'Service').spec.ports[0].targetPort = 8080), 'Service port http: targetPort 8080 is no container port'],
       ['one replica', (o) => (deployment(o).spec.replicas = 1), 'Deployment has 1 replicas; want at least 2'],
-      ['ServiceMonitor port', (o) => (o.find((x) => x.kind === 'ServiceMonitor').spec.endpoints[0].port = 'metrics'), 'ServiceMonitor endpoint port metrics is no port of the Service'],
+      ['ServiceMonitor port', (o) => (o.find((x) => x.kind === 'ServiceMonitor').spec.endpoints[0].port = 'prometheus'), 'ServiceMonitor endpoint port prometheus is no port of the Service'],
+      ['ServiceMonitor on the public port', (o) => (o.find((x) => x.kind === 'ServiceMonitor').spec.endpoints[0].port = 'http'), 'ServiceMonitor endpoint port http does not reach metrics.port 9464'],
+      ['ServiceMonitor path', (o) => (o.find((x) => x.kind === 'ServiceMonitor').spec.endpoints[0].path = '/api/metrics'), 'ServiceMonitor endpoint path /api/metrics is not /metrics'],
+      ['Ingress to the metrics port', (o) => (o.find((x) => x.kind === 'Ingress').spec.rules[0].http.paths[0].backend.service.port = { name: 'metrics' }), 'Ingress backend port metrics is the metrics listener'],
+      ['config without metrics', (o) => {
+        const cm = o.find((x) => x.kind === 'ConfigMap');
+        cm.data['kubegate.yaml'] = cm.data['kubegate.yaml'].replace(/\n# Prometheus[^\n]*\nmetrics:\n {2}port: 9464\n/, '\n');
+      }, 'ServiceMonitor scrapes, but the config has no metrics listener (metrics.port)'],
     ];
     for (const [name, change, message] of cases) expect(wiringViolations(broken(withMonitor, change)), name).toEqual([message]);
   });

@@ -8,6 +8,7 @@ import { assertKeysSealedWith, KeyManager, type KeyPolicy, type SigningAlg } fro
 import type { IssuerRoutesDeps } from './oidc/issuer-routes';
 import type { MintDeps } from './oidc/mint';
 import { UserCodeThrottle, type DeviceDeps } from './oidc/device';
+import { Metrics, timedStore } from './metrics';
 import { mfaPolicyOf } from './mfa/config';
 import { startMaintenance } from './store/maintenance';
 import { printAuditEvent } from './store/audit-stdout';
@@ -38,6 +39,8 @@ export interface Runtime {
   clusters: ReadonlyMap<string, ResolvedCluster>;
   /** Re-checks upstream people at refreshes and page views (lib/upstream/recheck.ts); one per process, so checks coalesce. */
   rechecker: Rechecker;
+  /** This runtime's Prometheus registry and recorders (lib/metrics); served only when `metrics` is configured. */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -162,6 +165,12 @@ export async function createRuntime(
     firstDelayMs: Math.min(opts.pruneIntervalMs ?? 60_000, 60_000),
   });
   const clusters = new Map(config.clusters.map((c) => [c.name, c]));
+  const metrics = new Metrics({ clusters: config.clusters.map((c) => c.name), processMetrics: config.metrics !== undefined });
+  const idleMs = config.issuer.refresh_idle_timeout * 1000;
+  metrics.countActiveFamiliesWith(() => {
+    const at = now();
+    return store.countActiveFamilies(at, at - idleMs);
+  });
   return {
     config,
     store,
@@ -172,12 +181,13 @@ export async function createRuntime(
     kek,
     clusters,
     rechecker,
+    metrics,
     authzDeps: { issuer: config.issuer.url, store, clients, clusters, userCodes: new UserCodeThrottle(), mfaPolicy: mfaPolicyOf(config), now, log },
     mintDeps: { issuer: config.issuer.url, store, keys, idTokenLifetimeSeconds: config.issuer.id_token_lifetime, now, mfaPolicy: mfaPolicyOf(config) },
     issuerDeps: {
       issuer: config.issuer.url,
       alg,
-      store,
+      store: timedStore(store, metrics),
       keys,
       jwksMaxAgeSeconds: config.signing.jwks_max_age,
       clients,
@@ -189,6 +199,7 @@ export async function createRuntime(
       mfaPolicy: mfaPolicyOf(config),
       throttle: guards.throttle,
       denials: guards.denials,
+      metrics,
       now,
       log,
     },

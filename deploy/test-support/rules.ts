@@ -177,9 +177,25 @@ export function wiringViolations(objects: K8sObject[]): string[] {
     }
   }
 
+  // The container port a Service port (by name) ends at.
+  const containerPortOf = (servicePort: Any): number | undefined => {
+    const target = servicePort?.targetPort ?? servicePort?.port;
+    return typeof target === 'number' ? target : container.ports.find((x: Any) => x.name === target)?.containerPort;
+  };
+  const metricsPort: number | undefined = (yaml.load(configText(objects), { schema: yaml.CORE_SCHEMA }) as Any).metrics?.port;
+  for (const p of ing.spec.rules.flatMap((r: Any) => r.http?.paths ?? [])) {
+    const sp = svc.spec.ports.find((x: Any) => (p.backend.service.port.name !== undefined ? x.name === p.backend.service.port.name : x.port === p.backend.service.port.number));
+    if (metricsPort !== undefined && containerPortOf(sp) === metricsPort) v.push(`Ingress backend port ${sp.name} is the metrics listener`);
+  }
   for (const sm of find(objects, 'ServiceMonitor')) {
     if (!selects(sm.spec.selector?.matchLabels, svc.metadata.labels)) v.push("ServiceMonitor's selector does not match the Service's labels");
-    for (const e of sm.spec.endpoints) if (!svc.spec.ports.some((x: Any) => x.name === e.port)) v.push(`ServiceMonitor endpoint port ${e.port} is no port of the Service`);
+    for (const e of sm.spec.endpoints) {
+      const sp = svc.spec.ports.find((x: Any) => x.name === e.port);
+      if (!sp) v.push(`ServiceMonitor endpoint port ${e.port} is no port of the Service`);
+      else if (metricsPort === undefined) v.push('ServiceMonitor scrapes, but the config has no metrics listener (metrics.port)');
+      else if (containerPortOf(sp) !== metricsPort) v.push(`ServiceMonitor endpoint port ${e.port} does not reach metrics.port ${metricsPort}`);
+      if ((e.path ?? '/metrics') !== '/metrics') v.push(`ServiceMonitor endpoint path ${e.path} is not /metrics`);
+    }
   }
   return v;
 }

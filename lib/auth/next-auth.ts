@@ -58,6 +58,7 @@ export function signInDeps(rt: Runtime): SignInDeps {
       sessionLifetimeMs: rt.config.issuer.session_lifetime * 1000,
       throttle: new SignInThrottle(rt.now),
       sealRecheckState: rt.rechecker.sealState,
+      metrics: rt.metrics,
     };
     signInDepsOf.set(rt, deps);
   }

@@ -258,6 +258,16 @@ export const ConfigSchema = z
         passwordless_local: z.boolean().default(false),
       })
       .default({ required: false, required_groups: [], passwordless_local: false }),
+    /**
+     * Prometheus metrics on their own listener (lib/metrics): never on the public one, so the
+     * ingress cannot expose them. Omitted: no metrics listener.
+     */
+    metrics: z
+      .strictObject({
+        port: z.number({ error: 'must be a port number' }).int('must be a port number').min(1, 'must be a port number (1-65535)').max(65535, 'must be a port number (1-65535)'),
+        host: z.string().min(1).default('0.0.0.0'),
+      })
+      .optional(),
     clusters: z.array(ClusterSchema).default([]),
     clients: z.array(ClientSchema).default([]),
     upstreams: z.array(UpstreamSchema).default([]),

@@ -4,6 +4,7 @@ import { authorizationCodeGrant } from './grants/authorization-code';
 import { deviceCodeGrant } from './grants/device-code';
 import { FamilyRefusal, refreshGrant } from './grants/refresh';
 import { parseForm, TokenRequestSchema, type TokenEndpointDeps } from './grants/shared';
+import { secondsSince } from '../metrics';
 import { header, type IssuerRequest, type IssuerResponse } from './http';
 import { retryAfterSeconds } from './token-throttle';
 
@@ -15,9 +16,20 @@ export type { TokenEndpointDeps } from './grants/shared';
  * own module (lib/oidc/grants/), dispatched by grant_type.
  */
 export async function handleTokenRequest(req: IssuerRequest, deps: TokenEndpointDeps): Promise<IssuerResponse> {
+  if (!deps.metrics) return tokenRequest(req, deps, {});
+  const start = process.hrtime.bigint();
+  const seen: { grantType?: string } = {};
+  const res = await tokenRequest(req, deps, seen);
+  deps.metrics.tokenRequest(seen.grantType, res.status, secondsSince(start));
+  return res;
+}
+
+/** `seen` learns the grant_type once the form is read (for the metrics). */
+async function tokenRequest(req: IssuerRequest, deps: TokenEndpointDeps, seen: { grantType?: string }): Promise<IssuerResponse> {
   const now = deps.now();
   const admitted = deps.throttle.admitAddress(req.clientIp, now);
   if (!admitted.ok) {
+    deps.metrics?.rateLimitedRequest('token_per_address');
     deps.denials.record(
       { reason: 'rate_limited', family_id: null, user_id: null, username: null, cluster: null, session_id: null, client_ip: req.clientIp ?? null, request_id: req.requestId ?? null },
       now,
@@ -26,6 +38,7 @@ export async function handleTokenRequest(req: IssuerRequest, deps: TokenEndpoint
   }
   try {
     const form = parseForm(req, TokenRequestSchema);
+    seen.grantType = form.grant_type;
     const client = authenticateClient(header(req, 'authorization'), form, deps.clients);
     switch (form.grant_type) {
       case 'refresh_token':

@@ -268,6 +268,25 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         expect(await store.listFamilies({ userId: 'nobody' })).toEqual([]);
       });
 
+      it('counts the families that could still refresh: not revoked, not expired, used within the idle window', async () => {
+        expect(await store.countActiveFamilies(T0, 0)).toBe(0);
+        const s = await session();
+        const live = await family(s, 'active-live');
+        const revoked = await family(s, 'active-revoked');
+        await family(s, 'active-idle', T0 - 30 * MIN);
+        const other = await session({ expires_at: T0 + 2 * MIN });
+        await family(other, 'active-expiring', T0, 'stage');
+        await store.revokeFamily(revoked.id, 'revoked_by_user', T0, audit('family.revoked'));
+        const idleSince = T0 - 15 * MIN;
+        expect(await store.countActiveFamilies(T0, idleSince)).toBe(2);
+        // A rotation is a use: it moves last_used_at into the window.
+        await store.rotateRefreshToken({ tokenHash: hash('active-idle'), successorHash: hash('active-idle-1'), familyId: (await store.findRefreshContext(hash('active-idle')))!.family.id, generation: 0 }, T0, audit('token.refreshed'));
+        expect(await store.countActiveFamilies(T0, idleSince)).toBe(3);
+        // Past the second session's expiry only the first session's two remain.
+        expect(await store.countActiveFamilies(T0 + 2 * MIN, idleSince)).toBe(2);
+        expect(live.revoked_at).toBeNull();
+      });
+
       it('writes nothing when a family cannot be created (atomic)', async () => {
         const s = await session();
         await family(s, 'dup');

@@ -533,6 +533,18 @@ export class KyselyStore implements Store {
     return (await q.execute()).map(toFamily);
   }
 
+  async countActiveFamilies(now: number, usedSince: number): Promise<number> {
+    const r = await this.db
+      .selectFrom('families')
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .where('last_used_at', '>=', usedSince)
+      .executeTakeFirstOrThrow();
+    // SQLite answers a number, PostgreSQL's count(*) a bigint (as a string).
+    return Number(r.n);
+  }
+
   async findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined> {
     const row = await refreshContextQuery(this.db, tokenHash).executeTakeFirst();
     return row && toRefreshContext(row);

@@ -294,6 +294,11 @@ export interface Store {
   listFamilies(filter: { loginSessionId?: string; userId?: string }): Promise<Family[]>;
   findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined>;
   /**
+   * Families that could still refresh: not revoked, not expired at `now`, used at or after `usedSince`
+   * (now minus the idle timeout). One COUNT, for the metrics gauge (lib/metrics).
+   */
+  countActiveFamilies(now: number, usedSince: number): Promise<number>;
+  /**
    * Marks `tokenHash` used and stores its successor as the family's new head,
    * only if it was still the head (unused) of a family not revoked: a
    * compare-and-set, so two racing refreshes of one token cannot both rotate,

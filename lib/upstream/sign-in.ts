@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { establishLoginSession } from '../auth/login';
 import type { SignInThrottle } from '../auth/rate-limit';
 import type { Store } from '../store/types';
+import type { Metrics } from '../metrics';
 import type { Logger } from '../util/log';
 import type { BoundUpstream } from './registry';
 import { sessionAmrAtSignIn } from '../mfa/policy';
@@ -22,6 +23,8 @@ export interface SignInDeps {
   throttle: SignInThrottle;
   /** Seals a connector's re-check state before it is stored (Rechecker.sealState). */
   sealRecheckState?: (person: { upstream: string; subject: string }, state: string) => Promise<string>;
+  /** Counts sign-ins by upstream and result (lib/metrics). */
+  metrics?: Metrics;
 }
 
 export interface RequestMeta {
@@ -47,6 +50,7 @@ function ctxOf(deps: SignInDeps, meta: RequestMeta): ConnectorContext {
 }
 
 async function auditRefusal(deps: SignInDeps, upstream: string, refusal: UpstreamRefusal, meta: RequestMeta, username?: string): Promise<void> {
+  deps.metrics?.signIn(upstream, refusal.code);
   await deps.store.appendAudit(
     {
       kind: 'session.login_failed',
@@ -76,6 +80,7 @@ export async function openLoginSession(deps: SignInDeps, upstream: UpstreamBaseC
       recheckState: signIn.recheckState,
     },
   );
+  deps.metrics?.signIn(upstream.id, 'success');
   return session.id;
 }
 
@@ -87,12 +92,17 @@ export async function openLoginSession(deps: SignInDeps, upstream: UpstreamBaseC
 export async function passwordSignIn(deps: SignInDeps, bound: BoundUpstream, raw: unknown, meta: RequestMeta): Promise<string> {
   if (bound.connector.flow !== 'password') throw new SignInRefused('bad_credentials');
   const parsed = PasswordForm.safeParse(raw);
-  if (!parsed.success || parsed.data.password === '') throw new SignInRefused('bad_credentials');
+  if (!parsed.success || parsed.data.password === '') {
+    deps.metrics?.signIn(bound.config.id, 'bad_credentials');
+    throw new SignInRefused('bad_credentials');
+  }
   const { username, password } = parsed.data;
   const upstream = bound.config.id;
   const account = `${upstream}:${username.toLowerCase()}`;
   const decision = deps.throttle.attempt(account, meta.clientIp);
   if (!decision.allowed) {
+    deps.metrics?.signIn(upstream, 'rate_limited');
+    deps.metrics?.rateLimitedRequest(`sign_in_${decision.scope}`);
     // Once per window per throttled key: a flood of refused attempts is not a flood of writes.
     if (decision.audit) {
       await deps.store.appendAudit(

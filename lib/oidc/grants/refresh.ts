@@ -20,11 +20,18 @@ export class FamilyRefusal extends InvalidGrantError {}
 export async function refreshGrant(req: IssuerRequest, form: TokenForm, client: OAuthClient, deps: TokenEndpointDeps, lostRace = false): Promise<IssuerResponse> {
   if (!form.refresh_token) throw new InvalidRequestError('refresh_token is required');
   const token = form.refresh_token;
-  if (!isWellFormedRefreshToken(token)) throw new InvalidGrantError('the refresh token is malformed: expected kgr_ and 43 base64url characters');
+  const metrics = deps.metrics;
+  if (!isWellFormedRefreshToken(token)) {
+    metrics?.refresh('invalid_token', undefined);
+    throw new InvalidGrantError('the refresh token is malformed: expected kgr_ and 43 base64url characters');
+  }
 
   const tokenHash = hashRefreshToken(token);
   const ctx = await deps.store.findRefreshContext(tokenHash);
-  if (!ctx) throw new InvalidGrantError('the refresh token is not known here: it was never issued by this Kubegate, or it has been removed');
+  if (!ctx) {
+    metrics?.refresh('invalid_token', undefined);
+    throw new InvalidGrantError('the refresh token is not known here: it was never issued by this Kubegate, or it has been removed');
+  }
   // The time after the read: a racing refresh that committed before it spent the token at or before now.
   const now = deps.now();
 
@@ -37,11 +44,15 @@ export async function refreshGrant(req: IssuerRequest, form: TokenForm, client: 
     client_ip: req.clientIp ?? null,
     request_id: req.requestId ?? null,
   };
-  const refuse = (reason: DenyReason | 'rate_limited') => deps.denials.record({ ...audit, reason, generation: ctx.token.generation }, now);
+  const refuse = (reason: DenyReason | 'rate_limited') => {
+    metrics?.refresh(reason, ctx.family.cluster);
+    deps.denials.record({ ...audit, reason, generation: ctx.token.generation }, now);
+  };
 
   // A request that lost a rotation race was already counted.
   const admitted = lostRace ? ({ ok: true } as const) : deps.throttle.admitFamily(ctx.family.id, now);
   if (!admitted.ok) {
+    metrics?.rateLimitedRequest('token_per_credential');
     refuse('rate_limited');
     throw new SlowDownError('credential', retryAfterSeconds(admitted));
   }
@@ -64,11 +75,13 @@ export async function refreshGrant(req: IssuerRequest, form: TokenForm, client: 
       kind: 'token.reuse_detected',
       details: { generation: ctx.token.generation, head_generation: ctx.family.generation, used_at: ctx.token.used_at },
     });
+    metrics?.refresh('reuse_detected', ctx.family.cluster);
     deps.log.warn('refresh token reuse: family revoked', { family_id: ctx.family.id, user: ctx.user.username, request_id: req.requestId });
     throw new FamilyRefusal(describe(decision));
   }
   if (decision.action === 'offboard') {
     await deps.store.revokeFamily(ctx.family.id, 'offboarded', now, { ...audit, kind: 'user.offboarded', details: { because: decision.reason, generation: ctx.token.generation } });
+    metrics?.refresh('offboarded', ctx.family.cluster);
     deps.log.info('refresh refused: user offboarded, family revoked', { family_id: ctx.family.id, user: ctx.user.username, because: decision.reason, request_id: req.requestId });
     throw new FamilyRefusal(describe(decision));
   }
@@ -106,7 +119,9 @@ export async function refreshGrant(req: IssuerRequest, form: TokenForm, client: 
     // just-spent token, which is exactly the grace-window replay.
     if (result === 'already_used') return refreshGrant(req, form, client, deps, true);
   }
-  return tokenResponse(await signIdToken(claims, deps.keys.current()), successor, claims.exp - claims.iat);
+  const response = tokenResponse(await signIdToken(claims, deps.keys.current()), successor, claims.exp - claims.iat);
+  metrics?.refresh(decision.action === 'replay' ? 'replayed_in_grace' : 'issued', ctx.family.cluster);
+  return response;
 }
 
 /** The cluster's names for the person's groups, in its tokens only (allowed_groups was checked on the person's own). */

@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../../config/load';
 import type { Store } from '../../store/types';
 import type { Rechecker } from '../../upstream/recheck';
 import type { MfaPolicy } from '../../mfa/policy';
+import type { Metrics } from '../../metrics';
 import type { Logger } from '../../util/log';
 import type { OAuthClient } from '../client-auth';
 import type { DenialAudit } from '../denial-audit';
@@ -30,6 +31,8 @@ export interface TokenEndpointDeps {
   throttle: TokenThrottle;
   /** Refusals are audited through this, coalesced, off the request path. */
   denials: DenialAudit;
+  /** Counts refreshes, token requests and rate-limited ones (lib/metrics); absent in tests that do not look. */
+  metrics?: Metrics;
   now: () => number;
   log: Logger;
 }
