@@ -194,6 +194,20 @@ export interface AuditEvent {
   details: Record<string, unknown>;
 }
 
+/** Store.listAudit's filter: every field given must hold. Times are epoch ms, `since` inclusive, `until` exclusive. */
+export interface AuditFilter {
+  limit: number;
+  userId?: string;
+  kind?: AuditKind;
+  familyId?: string;
+  username?: string;
+  cluster?: string;
+  since?: number;
+  until?: number;
+  /** An event id: only events older than it (the id is time-ordered), for the next page. */
+  before?: string;
+}
+
 export type AuditInput = Omit<AuditEvent, 'id' | 'at' | 'details' | keyof AuditOptional> &
   Partial<AuditOptional> & { details?: Record<string, unknown> };
 type AuditOptional = Pick<
@@ -371,7 +385,8 @@ export interface Store {
   elevateLoginSession(id: string, amr: string[], now: number, audit: AuditInput): Promise<boolean>;
 
   appendAudit(event: AuditInput, now: number): Promise<void>;
-  listAudit(filter: { limit: number; userId?: string; kind?: AuditKind; familyId?: string }): Promise<AuditEvent[]>;
+  /** Newest first. Every filter given must hold; `before` pages on: events older than that event id. */
+  listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
 
   /**
    * After a restore: revokes every login session and family (reason
