@@ -269,7 +269,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const second = await store.listAudit({ limit: 2, before: first.at(-1)!.id });
         expect(at(second)).toEqual([2, 1]);
         expect(at(await store.listAudit({ limit: 2, before: second.at(-1)!.id }))).toEqual([0]);
-        expect(at(await store.listAudit({ limit: 10, cluster: 'prod', before: first[0].id }))).toEqual([2, 1]);
+        expect(at(await store.listAudit({ limit: 10, cluster: 'prod', before: first[0]!.id }))).toEqual([2, 1]);
       });
     });
 
