@@ -47,7 +47,10 @@ export const time = z
   .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/, 'must be a date (2026-01-31) or time (2026-01-31T09:30, UTC)')
   .transform((v, ctx) => {
     const ms = Date.parse(/T.*(Z|[+-]\d{2}:\d{2})$/.test(v) ? v : v.includes('T') ? `${v}Z` : `${v}T00:00Z`);
-    if (Number.isNaN(ms)) {
+    // Date.parse rolls 2026-02-30 over to March; a filter must not quietly mean another day.
+    const [y, m, d] = v.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const day = new Date(Date.UTC(y, m - 1, d));
+    if (Number.isNaN(ms) || day.getUTCMonth() !== m - 1 || day.getUTCDate() !== d) {
       ctx.addIssue({ code: 'custom', message: 'is not a valid date' });
       return z.NEVER;
     }
