@@ -167,13 +167,11 @@ describe('kustomize base (kubectl kustomize deploy/kustomize)', () => {
     let problems: string[] = [];
     try {
       const config = parseConfig(text, { source: 'ConfigMap kubegate-config', env });
-      expect(config.storage).toEqual({ postgres: { url: env.KUBEGATE_POSTGRES_URL } });
+      expect(config.storage).toEqual({ postgres: { url: env.KUBEGATE_POSTGRES_URL, pool_size: 10, connect_timeout: 5, statement_timeout: 5 } });
     } catch (err) {
       problems = (err as { problems?: string[] }).problems ?? [String(err)];
     }
-    // Until the PostgreSQL store of issue #11 lands, the loader refuses storage.postgres with exactly this;
-    // any other problem is a mistake in the manifests.
-    expect(problems.filter((p) => !p.startsWith('storage.postgres: PostgreSQL storage is not available in this version yet'))).toEqual([]);
+    expect(problems).toEqual([]);
     expect((yaml.load(text) as Any).storage.sqlite).toBeUndefined();
     expect(deployment(base).spec.replicas).toBe(2);
   });

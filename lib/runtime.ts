@@ -12,6 +12,7 @@ import { mfaPolicyOf } from './mfa/config';
 import { startMaintenance } from './store/maintenance';
 import { printAuditEvent } from './store/audit-stdout';
 import type { AuditListener } from './store/kysely-store';
+import { openPostgresStore } from './store/postgres';
 import { openSqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 import { createLogger, type Logger } from './util/log';
@@ -54,7 +55,19 @@ export async function openStore(config: ResolvedConfig, opts: { now?: () => numb
       onAudit: opts.onAudit,
     });
   }
-  throw new Error('storage.postgres is not available in this version; use storage.sqlite');
+  const postgres = config.storage.postgres;
+  if (postgres) {
+    const log = opts.log;
+    return openPostgresStore(postgres.url, {
+      poolSize: postgres.pool_size,
+      connectTimeoutMs: postgres.connect_timeout * 1000,
+      statementTimeoutMs: postgres.statement_timeout * 1000,
+      ...(postgres.ssl ? { ssl: { caFile: postgres.ssl.ca_file, rejectUnauthorized: postgres.ssl.reject_unauthorized } } : {}),
+      warn: (message, fields) => log?.warn(message, fields),
+      onAudit: opts.onAudit,
+    });
+  }
+  throw new Error('give storage.sqlite or storage.postgres');
 }
 
 const secret = () => randomBytes(32).toString('base64url');

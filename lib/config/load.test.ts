@@ -496,9 +496,23 @@ describe('parseConfig: storage and audit settings', () => {
 });
 
 describe('parseConfig: storage backends', () => {
-  it('refuses PostgreSQL with a clear message until its backend lands', () => {
-    expect(problemsOf(minimalYaml('').replace(/storage:[\s\S]*?(?=\n\S|$)/, 'storage:\n  postgres:\n    url: postgres://kubegate@db/kubegate'))).toEqual([
-      'storage.postgres: PostgreSQL storage is not available in this version yet; use storage.sqlite',
+  const withPostgres = (block: string) => minimalYaml('').replace(/storage:[\s\S]*?(?=\n\S|$)/, `storage:\n  postgres:\n${block}`);
+
+  it('takes PostgreSQL with its defaults, the password from the environment', () => {
+    const c = parse(withPostgres('    url: postgres://kubegate:${PGPASSWORD}@db/kubegate\n'), { PGPASSWORD: 's3cret' });
+    expect(c.storage.sqlite).toBeUndefined();
+    expect(c.storage.postgres).toEqual({ url: 'postgres://kubegate:s3cret@db/kubegate', pool_size: 10, connect_timeout: 5, statement_timeout: 5 });
+  });
+
+  it('resolves the TLS CA file against the config file directory', () => {
+    const c = parse(withPostgres('    url: postgres://db/kubegate\n    pool_size: 4\n    statement_timeout: 10s\n    ssl:\n      ca_file: certs/db-ca.pem\n'));
+    expect(c.storage.postgres).toMatchObject({ pool_size: 4, statement_timeout: 10, ssl: { ca_file: path.join(dir, 'certs/db-ca.pem'), reject_unauthorized: true } });
+  });
+
+  it('names the PostgreSQL field that is wrong', () => {
+    expect(problemsOf(withPostgres('    url: postgres://db/kubegate\n    pool_size: 0\n    ssl: {verify: no}\n'))).toEqual([
+      'storage.postgres.pool_size: Too small: expected number to be >=1',
+      'storage.postgres.ssl.verify: unknown key',
     ]);
   });
 });

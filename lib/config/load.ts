@@ -147,10 +147,17 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
           ...(sqlite.watermark_file === undefined ? {} : { watermark_file: path.resolve(baseDir, sqlite.watermark_file) }),
         },
       }
-    : config.storage;
+    : withPostgresCa(config.storage, baseDir);
   const kekFile = config.secrets.key_encryption_key_file;
   const secrets = kekFile === undefined ? config.secrets : { key_encryption_key_file: path.resolve(baseDir, kekFile) };
   return { ...config, issuer, storage, clusters, secrets };
+}
+
+/** The PostgreSQL CA file, relative to the config file's directory. */
+function withPostgresCa<S extends { postgres?: { ssl?: { ca_file?: string } } }>(storage: S, baseDir: string): S {
+  const ssl = storage.postgres?.ssl;
+  if (!storage.postgres || ssl?.ca_file === undefined) return storage;
+  return { ...storage, postgres: { ...storage.postgres, ssl: { ...ssl, ca_file: path.resolve(baseDir, ssl.ca_file) } } };
 }
 
 /** Reads and validates a config file. */

@@ -208,7 +208,27 @@ export const ConfigSchema = z
             watermark_file: z.string().min(1).optional(),
           })
           .optional(),
-        postgres: z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL') }).optional(),
+        /** Shared by every replica (lib/store/postgres.ts); `url` takes `${VAR}` for the password. */
+        postgres: z
+          .strictObject({
+            url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+            /** Connections this process keeps open at most (each replica has its own pool). */
+            pool_size: z.number().int().min(1).max(200).default(10),
+            /** Longest wait for a connection (opening one, or a free one from the pool); past it the request is refused (503). */
+            connect_timeout: duration('connect_timeout', 1, 60).default(5),
+            /** Longest any request's statement runs; migrations and the restore reset get 60 s or this, whichever is longer. */
+            statement_timeout: duration('statement_timeout', 1, 300).default(5),
+            /** TLS to the server. Omitted: as the URL's `sslmode` says (none by default). */
+            ssl: z
+              .strictObject({
+                /** PEM file of the CA that signed the server's certificate (relative to the config file); omitted: the system's CAs. */
+                ca_file: z.string().min(1, 'must be the path of a file').optional(),
+                /** false accepts any server certificate: encrypted but not authenticated. Only for tests. */
+                reject_unauthorized: z.boolean().default(true),
+              })
+              .optional(),
+          })
+          .optional(),
       })
       .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), {
         message: 'give exactly one of "sqlite" or "postgres"',
@@ -311,16 +331,6 @@ function crossFieldChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>):
       code: 'custom',
       path: ['users'],
       message: 'local users are configured but no upstream of type "local" lets them sign in',
-    });
-  }
-  // Only once the storage section is otherwise right, so one mistake gets one message.
-  const storage = field(config, 'storage');
-  const postgresUrl = field(field(storage, 'postgres'), 'url');
-  if (field(storage, 'sqlite') === undefined && typeof postgresUrl === 'string' && /^postgres(ql)?:\/\//.test(postgresUrl)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['storage', 'postgres'],
-      message: 'PostgreSQL storage is not available in this version yet; use storage.sqlite',
     });
   }
   const issuer = field(config, 'issuer');

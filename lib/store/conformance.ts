@@ -346,6 +346,32 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         expect(await store.listAudit({ limit: 10, kind: 'token.refreshed' })).toHaveLength(1);
       });
 
+      it('does not rotate a token whose family was revoked after it was read (reuse detected meanwhile)', async () => {
+        const s = await session();
+        const f = await family(s, 'late0');
+        expect((await store.findRefreshContext(hash('late0')))!.family.revoked_at).toBeNull();
+        await store.revokeFamily(f.id, 'refresh_token_reuse', T0 + MIN, audit('token.reuse_detected'));
+        expect(
+          await store.rotateRefreshToken({ tokenHash: hash('late0'), successorHash: hash('late1'), familyId: f.id, generation: 0 }, T0 + MIN, audit('token.refreshed')),
+        ).toBe('already_used');
+        expect(await store.findRefreshContext(hash('late1'))).toBeUndefined();
+        expect(await store.getFamily(f.id)).toMatchObject({ generation: 0, revoke_reason: 'refresh_token_reuse' });
+        expect(await store.listAudit({ limit: 10, kind: 'token.refreshed' })).toEqual([]);
+      });
+
+      it('rotates only the head: a stale generation changes nothing', async () => {
+        const s = await session();
+        const f = await family(s, 'head0');
+        expect(
+          await store.rotateRefreshToken({ tokenHash: hash('head0'), successorHash: hash('head1'), familyId: f.id, generation: 0 }, T0 + MIN, audit('token.refreshed')),
+        ).toBe('rotated');
+        expect(
+          await store.rotateRefreshToken({ tokenHash: hash('head0'), successorHash: hash('other1'), familyId: f.id, generation: 0 }, T0 + 2 * MIN, audit('token.refreshed')),
+        ).toBe('already_used');
+        expect((await store.findRefreshContext(hash('head1')))!.token.used_at).toBeNull();
+        expect(await store.getFamily(f.id)).toMatchObject({ generation: 1, last_used_at: T0 + MIN });
+      });
+
       it('revokes a family idempotently, keeping the first reason', async () => {
         const s = await session();
         const f = await family(s, 'r0');

@@ -2,13 +2,13 @@ import { AppError } from '../util/errors';
 
 /**
  * The database cannot serve the request right now: locked by another
- * process past the bounded wait, disk full, read-only, unreachable. Nothing
+ * process past the bounded wait, disk full, read-only, server unreachable. Nothing
  * was changed. Callers answer 503 with Retry-After (the token endpoint:
  * `temporarily_unavailable`); the condition clears by itself.
  */
 export class StoreUnavailableError extends AppError {
   constructor(
-    readonly reason: 'busy' | 'full' | 'readonly' | 'io' | 'closed' | 'timeout',
+    readonly reason: 'busy' | 'full' | 'readonly' | 'io' | 'closed' | 'timeout' | 'unreachable',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -35,6 +35,7 @@ const WHAT: Record<Reason, string> = {
   io: 'the database file cannot be read or written',
   closed: 'the store is closed',
   timeout: 'the database did not answer in time',
+  unreachable: 'the database server cannot be reached',
 };
 
 /**
@@ -50,6 +51,6 @@ export function storeErrorFrom(err: unknown): unknown {
   return new StoreUnavailableError(reason, `${WHAT[reason]} (${code as string})`, { cause: err });
 }
 
-export function storeUnavailable(reason: Reason, detail?: string): StoreUnavailableError {
-  return new StoreUnavailableError(reason, detail ? `${WHAT[reason]}: ${detail}` : WHAT[reason]);
+export function storeUnavailable(reason: Reason, detail?: string, options?: { cause?: unknown }): StoreUnavailableError {
+  return new StoreUnavailableError(reason, detail ? `${WHAT[reason]}: ${detail}` : WHAT[reason], options);
 }

@@ -236,8 +236,14 @@ function writeStatements(db: Kysely<Database>) {
     insertToken: compiledTemplate(['hash', 'family_id', 'generation', 'created_at'], (p) =>
       db.insertInto('refresh_tokens').values({ ...p, used_at: null }),
     ),
-    advanceFamily: compiledTemplate(['now', 'generation', 'id'], (p) =>
-      db.updateTable('families').set({ last_used_at: p.now, generation: p.generation }).where('id', '=', p.id),
+    /** The rotation's compare-and-set: the family's head moves from `from` only while the family is live. */
+    advanceFamily: compiledTemplate(['now', 'generation', 'id', 'from'], (p) =>
+      db
+        .updateTable('families')
+        .set({ last_used_at: p.now, generation: p.generation })
+        .where('id', '=', p.id)
+        .where('generation', '=', p.from)
+        .where('revoked_at', 'is', null),
     ),
     revokeFamily: compiledTemplate(['now', 'reason', 'id'], (p) =>
       db.updateTable('families').set({ revoked_at: p.now, revoke_reason: p.reason }).where('id', '=', p.id).where('revoked_at', 'is', null),
@@ -542,12 +548,16 @@ export class KyselyStore implements Store {
     const event = auditRow({ ...audit, family_id: r.familyId }, now);
     const rotated = await this.applyAudited(
       {
-        // The compare-and-set: only a token still unused rotates.
+        // The compare-and-set, on the family row: only the head of a live family rotates (the head
+        // is the family's one unused token). A family revoked after the caller read it (reuse
+        // detected by another request or replica) is refused here too, as `already_used`: the
+        // caller reads again and finds it revoked. On PostgreSQL a concurrent update of the row
+        // makes this one wait and re-check the condition on the committed row.
         guard: true,
         steps: [
+          w.advanceFamily({ now, generation: r.generation + 1, id: r.familyId, from: r.generation }),
           w.markTokenUsed({ now, hash: r.tokenHash }),
           w.insertToken({ hash: r.successorHash, family_id: r.familyId, generation: r.generation + 1, created_at: now }),
-          w.advanceFamily({ now, generation: r.generation + 1, id: r.familyId }),
           w.audit(event),
         ],
       },

@@ -309,8 +309,10 @@ export interface Store {
   findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined>;
   /**
    * Marks `tokenHash` used and stores its successor as the family's new head,
-   * only if it was still unused: a compare-and-set, so two racing refreshes
-   * of one token cannot both rotate.
+   * only if it was still the head (unused) of a family not revoked: a
+   * compare-and-set, so two racing refreshes of one token cannot both rotate,
+   * and a family revoked after the caller read it does not rotate either
+   * (`already_used`: the caller reads again).
    */
   rotateRefreshToken(
     r: { tokenHash: string; successorHash: string; familyId: string; generation: number },

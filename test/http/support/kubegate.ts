@@ -45,6 +45,8 @@ export interface KubegateSetup {
   jwksMaxAge?: number;
   /** storage.sqlite.busy_timeout, seconds. */
   busyTimeout?: number;
+  /** PostgreSQL instead of the SQLite file: storage.postgres (`url` and the other fields as given). */
+  postgres?: { url: string } & Record<string, unknown>;
   /** The config's `server` section (trust_proxy, timeouts, max_connections, token_rate_limit). */
   server?: Record<string, unknown>;
   /** The config's extra OAuth `clients` (lib/config/schema.ts ClientSchema). */
@@ -98,9 +100,11 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
       ...(setup.jwksMaxAge ? { jwks_max_age: `${setup.jwksMaxAge}s` } : {}),
       ...(setup.publishAhead ? { publish_ahead: `${setup.publishAhead}s` } : {}),
     },
-    storage: {
-      sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full', ...(setup.busyTimeout === undefined ? {} : { busy_timeout: `${setup.busyTimeout}s` }) },
-    },
+    storage: setup.postgres
+      ? { postgres: setup.postgres }
+      : {
+          sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full', ...(setup.busyTimeout === undefined ? {} : { busy_timeout: `${setup.busyTimeout}s` }) },
+        },
     secrets: { key_encryption_key_file: 'kubegate.key' },
     ...(setup.server ? { server: setup.server } : {}),
     ...(setup.clients ? { clients: setup.clients } : {}),

@@ -1,7 +1,7 @@
 /**
  * Seeds users, login sessions and refresh-token families THROUGH THE LIBRARY,
  * in the test (or bench) process, on the same SQLite file the server uses
- * (WAL lets both processes work on it). Tokens are minted exactly as the
+ * (WAL lets both processes work on it) or the same PostgreSQL schema. Tokens are minted exactly as the
  * portal mints them: mintCredential with a KeyManager on the same store.
  */
 import { randomUUID } from 'node:crypto';
@@ -11,7 +11,7 @@ import { loadKek } from '../../../lib/crypto/kek';
 import { KeyManager } from '../../../lib/oidc/keys';
 import { mintCredential, type MintedCredential } from '../../../lib/oidc/mint';
 import { hashRefreshToken } from '../../../lib/oidc/refresh-tokens';
-import { keyPolicy } from '../../../lib/runtime';
+import { keyPolicy, openStore } from '../../../lib/runtime';
 import { openSqliteStore } from '../../../lib/store/sqlite';
 import type { LoginSession, Store, User } from '../../../lib/store/types';
 
@@ -28,9 +28,10 @@ export interface Seeder {
 
 export async function openSeeder(configPath: string): Promise<Seeder> {
   const config = loadConfigFile(configPath, {});
-  if (!config.storage.sqlite) throw new Error('the seeder works on the SQLite store only');
   const { kek } = await loadKek({ env: {}, file: config.secrets.key_encryption_key_file, configFile: configPath });
-  const store = await openSqliteStore(config.storage.sqlite.path, { synchronous: config.storage.sqlite.synchronous });
+  const store = config.storage.sqlite
+    ? await openSqliteStore(config.storage.sqlite.path, { synchronous: config.storage.sqlite.synchronous })
+    : await openStore(config);
   const keys = await KeyManager.open(store, keyPolicy(config), kek, Date.now());
   const clusters = new Map<string, ResolvedCluster>(config.clusters.map((c) => [c.name, c]));
   let defaultWho: { user: User; session: LoginSession } | undefined;

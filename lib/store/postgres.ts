@@ -1,0 +1,237 @@
+import fs from 'node:fs';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import pg from 'pg';
+import { storeUnavailable, StoreUnavailableError } from './errors';
+import { KyselyStore, type AuditListener, type Database as Schema } from './kysely-store';
+import type { GroupedWrite } from './write-engine';
+
+/** Defaults of `storage.postgres` (lib/config/schema.ts), in ms. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
+export const DEFAULT_POOL_SIZE = 10;
+
+/** Migrations and the restore reset may rewrite whole tables, and a replica may wait for another's migration. */
+const LONG_BOUND_MS = 60_000;
+
+/** `/readyz` must answer quickly: its write probe runs at most this long. */
+const PROBE_BOUND_MS = 1000;
+
+/**
+ * The session-level advisory lock every process takes around its
+ * migrations: one per database and schema, so replicas starting together
+ * migrate once (the first runs them, the others wait, then find nothing to
+ * do) and test schemas side by side do not wait for each other.
+ */
+export const MIGRATION_LOCK_KEY_SQL = "hashtextextended('kubegate.migrate:' || current_database() || '.' || current_schema(), 0)";
+
+export interface PostgresStoreOptions {
+  /** Connections this process keeps at most (`storage.postgres.pool_size`). */
+  poolSize?: number;
+  /** Longest wait for a connection: opening one, or a free one of the pool (ms). */
+  connectTimeoutMs?: number;
+  /** Longest any statement of a request runs, enforced by the server and, for a silent one, by the client (ms). */
+  statementTimeoutMs?: number;
+  /**
+   * TLS (`storage.postgres.ssl`). Given, it replaces whatever the URL's
+   * `sslmode` says; absent, the URL decides (no `sslmode`: no TLS).
+   */
+  ssl?: { caFile?: string; rejectUnauthorized?: boolean };
+  /** Server options at connection start, e.g. `-c search_path=kubegate` (tests use a schema each). */
+  options?: string;
+  /** How the connections show in pg_stat_activity (default `kubegate`). */
+  applicationName?: string;
+  /** Told of every audit event this process commits (lib/store/audit-stdout.ts); each replica tells its own. */
+  onAudit?: AuditListener;
+  /** Problems worth an operator's attention that do not stop the store (an idle connection lost). */
+  warn?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Node's socket errors that mean the server is not there (or went away). */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+type Reason = StoreUnavailableError['reason'];
+
+/** SQLSTATEs (and pg's own errors, which have none) that mean "not now", by reason. */
+function reasonOf(code: string | undefined, message: string): Reason | undefined {
+  if (code !== undefined) {
+    if (SOCKET_CODES.has(code)) return 'unreachable';
+    // Class 08: connection exception. 57P01-03: admin/crash shutdown, cannot connect now (starting, recovering).
+    if (/^08[0-9A-Z]{3}$/.test(code) || /^57P0[123]$/.test(code)) return 'unreachable';
+    // statement_timeout (57014), idle_in_transaction_session_timeout (25P03).
+    if (code === '57014' || code === '25P03') return 'timeout';
+    // Too many connections, out of memory, a limit; lock_timeout; serialization failure, deadlock.
+    if (['53300', '53200', '53400', '55P03', '40001', '40P01'].includes(code)) return 'busy';
+    if (code === '53100') return 'full';
+    // A standby (after a failover the old primary may be one): writes refused.
+    if (code === '25006') return 'readonly';
+    if (code === '58030') return 'io';
+  }
+  if (/timeout exceeded when trying to connect|Connection terminated due to connection timeout|Query read timeout/i.test(message)) return 'timeout';
+  if (/Connection terminated|not queryable|Connection ended/i.test(message)) return 'unreachable';
+  if (/Cannot use a pool after calling end|driver has already been destroyed/i.test(message)) return 'closed';
+  return undefined;
+}
+
+/**
+ * PostgreSQL's and pg's "not now" conditions as StoreUnavailableError (the
+ * token endpoint answers 503 `temporarily_unavailable`), with the original as
+ * cause; anything else (a constraint violated, a bug, a TLS misconfiguration)
+ * is returned unchanged.
+ */
+export function storeErrorFromPostgres(err: unknown): unknown {
+  if (err instanceof StoreUnavailableError) return err;
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  const reason = reasonOf(code, message);
+  if (!reason) return err;
+  return storeUnavailable(reason, code ?? message, { cause: err });
+}
+
+/**
+ * The pool as Kysely sees it, every error mapped where it happens (taking a
+ * connection, every query), so every store method throws
+ * StoreUnavailableError. A connection that failed that way is destroyed
+ * on release, not reused: it may be dead, or still busy with a statement the
+ * client gave up on.
+ */
+function mappedPool(pool: pg.Pool): PostgresPool {
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw storeErrorFromPostgres(err);
+      }
+      let broken = false;
+      return {
+        async query(text: string, parameters: ReadonlyArray<unknown>) {
+          try {
+            return await client.query(text, parameters as unknown[]);
+          } catch (err) {
+            const mapped = storeErrorFromPostgres(err);
+            if (mapped instanceof StoreUnavailableError) broken = true;
+            throw mapped;
+          }
+        },
+        release() {
+          client.release(broken || undefined);
+        },
+      } as unknown as PostgresPoolClient;
+    },
+    end: () => pool.end(),
+  };
+}
+
+/** Connection settings from the URL and the options; the TLS options replace the URL's sslmode. */
+function poolConfig(url: string, o: PostgresStoreOptions, statementTimeoutMs: number, max: number): pg.PoolConfig {
+  let connectionString = url;
+  let ssl: pg.PoolConfig['ssl'];
+  if (o.ssl) {
+    // pg lets the URL's TLS parameters win over the config's: take them out.
+    const u = new URL(url);
+    for (const p of ['sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'uselibpqcompat']) u.searchParams.delete(p);
+    connectionString = u.toString();
+    ssl = {
+      rejectUnauthorized: o.ssl.rejectUnauthorized ?? true,
+      ...(o.ssl.caFile ? { ca: fs.readFileSync(o.ssl.caFile, 'utf8') } : {}),
+    };
+  }
+  return {
+    connectionString,
+    ...(ssl ? { ssl } : {}),
+    max,
+    connectionTimeoutMillis: o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    application_name: o.applicationName ?? 'kubegate',
+    statement_timeout: statementTimeoutMs,
+    // A server that stopped answering without closing the socket: the client gives up too.
+    query_timeout: statementTimeoutMs + 2000,
+    // A transaction left open by a process that hung is ended by the server, releasing its row locks.
+    idle_in_transaction_session_timeout: Math.max(statementTimeoutMs, 10_000),
+    ...(o.options ? { options: o.options } : {}),
+  };
+}
+
+/**
+ * The shared store for several replicas: the same Kysely queries as SQLite
+ * (kysely-store.ts), over a `pg` pool.
+ *
+ * Grouped writes (rotation, revocation, audit rows) each run as one plain
+ * transaction, the base KyselyStore path; SQLite's writer thread and group
+ * commit do not exist here. Concurrency between processes is PostgreSQL's
+ * READ COMMITTED: the rotation's guard `UPDATE families SET generation = ...
+ * WHERE id = $1 AND generation = $2 AND revoked_at IS NULL` row-locks the
+ * family; a second transaction updating the same row (the same token at
+ * another replica, or a revocation) waits for the first to commit, then
+ * re-evaluates the WHERE on the committed row, changes nothing and reports
+ * `already_used` (the caller reads again: the grace replay, or a refusal);
+ * it inserts no successor. The read that precedes a rotation takes no part
+ * in the decision, so there is no read-then-write race; the unique
+ * (family_id, generation) constraint backs it up: never two live heads.
+ */
+export class PostgresStore extends KyselyStore {
+  constructor(db: Kysely<Schema>, longDb: Kysely<Schema>) {
+    super(db, () => longDb.destroy(), longDb);
+  }
+
+  /** Migrations under the advisory lock, on one connection of the long pool (the lock is the session's). */
+  override async migrate(): Promise<void> {
+    await this.longDb.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${sql.raw(MIGRATION_LOCK_KEY_SQL)})`.execute(conn);
+      try {
+        await new KyselyStore(conn).migrate();
+      } finally {
+        // Also released if the connection dies: a crashed replica never leaves it held.
+        await sql`select pg_advisory_unlock(${sql.raw(MIGRATION_LOCK_KEY_SQL)})`.execute(conn);
+      }
+    });
+  }
+
+  /** One transaction per grouped write; with a budget, the server bounds its statements to it. */
+  protected override async applyWrite(write: GroupedWrite, budgetMs?: number): Promise<boolean> {
+    if (budgetMs === undefined) return super.applyWrite(write);
+    return this.db.transaction().execute(async (trx) => {
+      await sql`select set_config('statement_timeout', ${String(Math.max(1, Math.floor(budgetMs)))}, true)`.execute(trx);
+      for (const [i, step] of write.steps.entries()) {
+        const r = await trx.executeQuery(CompiledQuery.raw(step.sql, [...step.parameters]));
+        if (i === 0 && write.guard && Number(r.numAffectedRows ?? 0) === 0) return false;
+      }
+      return true;
+    });
+  }
+
+  override async probeWrite(now: number): Promise<void> {
+    await super.probeWrite(now, PROBE_BOUND_MS);
+  }
+}
+
+/**
+ * Opens the PostgreSQL store at `url` and applies migrations (under the
+ * advisory lock). Two pools: requests get `poolSize` connections bounded by
+ * the statement timeout; migrations and the restore reset get two with a
+ * longer bound. The restore watermark of SQLite does not apply: see README
+ * "PostgreSQL" (after a point-in-time restore, run `kubegate restore`).
+ */
+export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
+  const statementTimeoutMs = opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  const pool = new pg.Pool(poolConfig(url, opts, statementTimeoutMs, opts.poolSize ?? DEFAULT_POOL_SIZE));
+  const longPool = new pg.Pool(poolConfig(url, opts, Math.max(LONG_BOUND_MS, statementTimeoutMs), 2));
+  // An idle connection lost (the server restarted) is an event, not a crash: the pool replaces it when needed.
+  for (const p of [pool, longPool]) {
+    p.on('error', (err) => opts.warn?.('a PostgreSQL connection was lost', { error: err.message }));
+  }
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: mappedPool(pool) }) });
+  const longDb = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: mappedPool(longPool) }) });
+  const store = new PostgresStore(db, longDb);
+  try {
+    await store.migrate();
+    store.setAuditListener(opts.onAudit);
+    return store;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
