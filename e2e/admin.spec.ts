@@ -129,6 +129,14 @@ test.describe('admin console', () => {
     expect(kinds).toContainEqual(['session.revoked', 'dan']);
     expect(kinds).toContainEqual(['session.login', 'dan']);
 
+    // The exports are in the trail too, with who took them and what.
+    await root.goto(`${world.portal}/admin/audit?kind=admin.audit_exported`);
+    const exported = root.locator('[data-testid="audit-row"][data-kind="admin.audit_exported"]');
+    await expect(exported).toHaveCount(2);
+    await expect(exported.first()).toContainText('"format":"json"');
+    await expect(exported.first()).toContainText('"by":"root"');
+    await expect(exported.last()).toContainText('"filters":{"kind":"session.revoked"}');
+
     const bad = await root.request.get(`${world.portal}/admin/audit/export?format=xlsx&kind=nope`);
     expect(bad.status()).toBe(400);
     expect(await bad.text()).toBe('Not exported: format: must be one of csv, json; kind: is not an audit event kind\n');

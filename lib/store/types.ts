@@ -175,6 +175,8 @@ export const AUDIT_KINDS = [
   'user.rechecked',
   /** An upstream re-check got no answer: details {upstream, result: 'unavailable', reason, decision: 'kept' | 'refused'}. */
   'user.recheck_failed',
+  /** An admin exported the audit trail from the console: details {by, format, filters, events, truncated}. */
+  'admin.audit_exported',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

@@ -23,5 +23,28 @@ export async function auditExport(req: Request): Promise<Response> {
     return new Response(`Not exported: ${errors.join('; ')}\n`, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
   }
   const { events, truncated } = await auditForExport((f) => admin.rt.store.listAudit(f), filters);
-  return exportResponse(format.data, events, { exported_at: admin.rt.now(), truncated });
+  const now = admin.rt.now();
+  // Who took a copy of the trail, and of what, is itself part of the trail.
+  await admin.rt.store.appendAudit(
+    {
+      kind: 'admin.audit_exported',
+      user_id: admin.user.id,
+      username: admin.user.username,
+      session_id: admin.session.id,
+      client_ip: req.headers.get('x-kubegate-client-ip'),
+      details: { by: admin.actor.by, format: format.data, filters: exportedFilters(url.searchParams), events: events.length, truncated },
+    },
+    now,
+  );
+  return exportResponse(format.data, events, { exported_at: now, truncated });
+}
+
+/** The filters as the admin gave them (known fields only, short), for the export's audit event. */
+function exportedFilters(params: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ['kind', 'user', 'cluster', 'from', 'to', 'before']) {
+    const v = params.get(key);
+    if (v) out[key] = v.slice(0, 200);
+  }
+  return out;
 }
