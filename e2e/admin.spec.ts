@@ -70,6 +70,18 @@ const ADMIN_URLS = ['/admin', '/admin?state=all', '/admin/audit', '/admin/cluste
 
 test.describe('admin console', () => {
   test('a non-admin gets 404 for every console URL and no Admin link; an admin revokes their sign-in, which signs them out, and exports it as CSV', async ({ browser, world }) => {
+    // Signed out: console pages answer exactly like any portal page (to sign-in), the export like a missing path.
+    const anonymous = await browser.newContext();
+    const answer = async (url: string) => {
+      const res = await anonymous.request.get(`${world.portal}${url}`, { maxRedirects: 0 });
+      return [res.status(), res.headers()['location'] ?? null];
+    };
+    const portalPage = await answer('/sessions');
+    expect(portalPage[0]).toBe(307);
+    for (const url of ['/admin', '/admin/audit', '/admin/clusters']) expect(await answer(url), url).toEqual(portalPage);
+    expect(await answer('/admin/audit/export?format=csv')).toEqual(await answer('/no-such-page'));
+    await anonymous.close();
+
     const dan = await signedIn(browser, world, DAN);
     await expect(dan.getByRole('link', { name: 'Sessions' })).toBeVisible();
     await expect(dan.getByTestId('header-admin')).toHaveCount(0);
