@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../config/load';
 import { adminGate, consolePath, gateRedirect, isAdmin } from './access';
 
 const MIN = 60_000;
@@ -52,4 +53,18 @@ describe('gateRedirect and consolePath', () => {
     expect(consolePath(next)).toBe('/admin');
   });
   it.each(['/admin', '/admin/audit', '/admin?user=a', '/admin/clusters?cluster=dev'])('keeps a console path (%s)', (next) => expect(consolePath(next)).toBe(next));
+});
+
+describe('the admin config block', () => {
+  const parse = (extra: string) => parseConfig(`issuer: { url: https://login.example.com }\n${extra}`, { source: 'kubegate.yaml' });
+  it('is off by default (no groups), with a 15 minute re-authentication window', () => {
+    expect(parse('').admin).toEqual({ groups: [], reauth_after: 900 });
+    expect(isAdmin(parse('').admin, ['admins'])).toBe(false);
+  });
+  it('reads groups and a duration', () => {
+    expect(parse('admin: { groups: [platform-admins], reauth_after: 5m }').admin).toEqual({ groups: ['platform-admins'], reauth_after: 300 });
+  });
+  it('names a bad field', () => {
+    expect(() => parse('admin: { groups: [""], reauth_after: 10s, owners: [x] }')).toThrow(/admin\.groups\[0\][\s\S]*admin\.reauth_after: must be between 60s[\s\S]*owners/);
+  });
 });
