@@ -261,8 +261,14 @@ export class KeyManager {
     const row = this.rows.find((r) => r.kid === kid);
     if (!row) throw new KeyError('unknown_kid', `no signing key ${kid}`);
     const wasSigning = planKeys(this.rows, now, this.policy).signing?.kid === kid;
-    const revoked = await this.store.revokeSigningKey(kid, now, { ...audit, kind: 'key.revoked', details: { ...audit.details, was_signing: wasSigning } });
-    if (revoked) await this.createNow(now);
+    // The replacement is made first and activated in the revocation's own transaction: a running
+    // server's key sync in between would otherwise find no signing key and make one of its own.
+    const replacement = await generateSigningKey(this.policy.alg, now, this.kek);
+    const revoked = await this.store.revokeSigningKey(kid, now, { ...audit, kind: 'key.revoked', details: { ...audit.details, was_signing: wasSigning } }, {
+      next: replacement,
+      retireExpiresAt: now + this.policy.retainMs,
+    });
+    if (revoked) this.log.info('new signing key signs now', { kid: replacement.kid, alg: replacement.alg });
     await this.sync(now);
     return { revoked, wasSigning, current: this.active.kid };
   }

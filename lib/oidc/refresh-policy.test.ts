@@ -1,7 +1,7 @@
 import { describe as group, expect, it } from 'vitest';
 import type { Entitlements } from '../auth/entitlements';
 import type { RefreshContext } from '../store/types';
-import { decideRefresh, describeRefusal, MAX_REPLAY_STEPS, type DenyReason, type RefreshDecision } from './refresh-policy';
+import { REPLICA_CLOCK_SKEW_MS, decideRefresh, describeRefusal, MAX_REPLAY_STEPS, type DenyReason, type RefreshDecision } from './refresh-policy';
 
 const T = Date.UTC(2031, 0, 1);
 const S = 1000;
@@ -96,8 +96,13 @@ group('decideRefresh', () => {
 
     // Regression: a clock stepped back since the token was spent gave a
     // negative age, which passed `age <= grace`: a spent token presented
-    // after the window got the live head. A negative age is outside the grace.
-    ['spent 1 ms in the future (clock stepped back)', ctx({ used_at: T + 1, head: 4 }), revoke],
+    // after the window got the live head. Beyond replicas' clock skew, a
+    // negative age is outside the grace.
+    ['spent just past the skew in the future (clock stepped back)', ctx({ used_at: T + REPLICA_CLOCK_SKEW_MS + 1, head: 4 }), revoke],
+    // Regression: two replicas racing on one token; the other replica's clock is a little ahead
+    // (or this request read the time before the other committed): that is the race the grace is for.
+    ['spent 1 ms in the future (another replica, a racing request)', ctx({ used_at: T + 1, head: 4 }), replay(1)],
+    ['spent within the replicas’ clock skew', ctx({ used_at: T + REPLICA_CLOCK_SKEW_MS, head: 4 }), replay(1)],
     ['spent an hour in the future (clock stepped back)', ctx({ used_at: T + 3600 * S, head: 4 }), revoke],
     ['spent in the future, head many steps ahead', ctx({ used_at: T + 5 * S, generation: 2, head: 4 }), revoke],
     // A family last used "in the future" is not idle: rotation is unaffected.

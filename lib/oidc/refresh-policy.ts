@@ -23,6 +23,13 @@ export type DenyReason =
   /** The upstream has not confirmed the person for longer than its recheck_grace (lib/upstream/recheck.ts). */
   | 'upstream_unavailable';
 
+/**
+ * How far two replicas' clocks may disagree (NTP keeps them within
+ * milliseconds): a token another replica spent a moment ago can look spent
+ * slightly in the future here.
+ */
+export const REPLICA_CLOCK_SKEW_MS = 2000;
+
 export type RefreshDecision =
   | { action: 'rotate' }
   /** Spent within the grace window: answer with the head, `steps` derivations from this token. */
@@ -62,10 +69,12 @@ export function decideRefresh(
     return { action: 'rotate' };
   }
   const steps = family.generation - token.generation;
-  // A negative age (the clock stepped back since the token was spent) is
-  // outside the grace: otherwise a step back would stretch the window.
+  // Spent "in the future" by more than replicas' clocks can disagree: the
+  // clock stepped back since, and such an age is outside the grace
+  // (otherwise a step back would stretch the window). Within that skew it is
+  // two replicas racing on one token, which is exactly what the grace is for.
   const age = now - token.used_at;
-  if (age >= 0 && age <= policy.reuseGraceMs && steps >= 1 && steps <= MAX_REPLAY_STEPS) {
+  if (age >= -REPLICA_CLOCK_SKEW_MS && age <= policy.reuseGraceMs && steps >= 1 && steps <= MAX_REPLAY_STEPS) {
     return { action: 'replay', steps };
   }
   return { action: 'revoke_family' };

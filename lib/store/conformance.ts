@@ -539,6 +539,23 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(['k2']);
       });
 
+      // Regression: revoke-key revoked, then activated the replacement in a second transaction; a
+      // running server's key sync in between found no signing key and made its own (two new keys).
+      it('revokes a key and activates its replacement in one step; a second revocation adds nothing', async () => {
+        await store.activateSigningKey(keyRow('k1', T0), T0 + 99 * MIN, T0);
+        const revoked = await store.revokeSigningKey('k1', T0 + MIN, audit('key.revoked'), { next: keyRow('k2', T0 + MIN), retireExpiresAt: T0 + 99 * MIN });
+        expect(revoked).toBe(true);
+        const keys = await store.listSigningKeys();
+        expect(keys.map((k) => [k.kid, k.revoked_at, k.retired_at])).toEqual(
+          expect.arrayContaining([
+            ['k1', T0 + MIN, null],
+            ['k2', null, null],
+          ]),
+        );
+        expect(await store.revokeSigningKey('k1', T0 + 2 * MIN, audit('key.revoked'), { next: keyRow('k3', T0 + 2 * MIN), retireExpiresAt: 0 })).toBe(false);
+        expect((await store.listSigningKeys()).map((k) => k.kid).sort()).toEqual(['k1', 'k2']);
+      });
+
       it('schedules a key ahead, then retires its predecessors once, when it has started signing', async () => {
         await store.activateSigningKey(keyRow('k1', T0), 0, T0);
         const next = { ...keyRow('k2', T0 + MIN), activates_at: T0 + 16 * MIN };

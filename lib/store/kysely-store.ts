@@ -577,17 +577,19 @@ export class KyselyStore implements Store {
   }
 
   async activateSigningKey(next: SigningKeyRow, retireExpiresAt: number, now: number): Promise<void> {
-    await this.transact(this.db, async (trx) => {
-      const retired = await trx
-        .updateTable('signing_keys')
-        .set({ retired_at: now, expires_at: retireExpiresAt })
-        .where('retired_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .returning('kid')
-        .execute();
-      await trx.insertInto('signing_keys').values(next).execute();
-      await this.audit(trx, { kind: 'key.created', details: { kid: next.kid, alg: next.alg, retired: retired.map((r) => r.kid) } }, now);
-    });
+    await this.transact(this.db, (trx) => this.activateIn(trx, next, retireExpiresAt, now));
+  }
+
+  private async activateIn(trx: Transaction<Database>, next: SigningKeyRow, retireExpiresAt: number, now: number): Promise<void> {
+    const retired = await trx
+      .updateTable('signing_keys')
+      .set({ retired_at: now, expires_at: retireExpiresAt })
+      .where('retired_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .returning('kid')
+      .execute();
+    await trx.insertInto('signing_keys').values(next).execute();
+    await this.audit(trx, { kind: 'key.created', details: { kid: next.kid, alg: next.alg, retired: retired.map((r) => r.kid) } }, now);
   }
 
   async scheduleSigningKey(next: SigningKeyRow, now: number): Promise<void> {
@@ -614,11 +616,13 @@ export class KyselyStore implements Store {
     });
   }
 
-  async revokeSigningKey(kid: string, now: number, audit: AuditInput): Promise<boolean> {
+  async revokeSigningKey(kid: string, now: number, audit: AuditInput, replacement?: { next: SigningKeyRow; retireExpiresAt: number }): Promise<boolean> {
     return this.transact(this.db, async (trx) => {
       const r = await trx.updateTable('signing_keys').set({ revoked_at: now }).where('kid', '=', kid).where('revoked_at', 'is', null).executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
       await this.audit(trx, { ...audit, details: { ...audit.details, kid } }, now);
+      // In the same transaction: no process's key sync can ever see the store without a signing key and make its own.
+      if (replacement) await this.activateIn(trx, replacement.next, replacement.retireExpiresAt, now);
       return true;
     });
   }

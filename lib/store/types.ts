@@ -341,7 +341,11 @@ export interface Store {
    */
   retireSigningKeysBefore(successor: { kid: string; activates_at: number }, expiresAt: number, now: number): Promise<string[]>;
   /** Withdraws a key for good (revoked_at = now), with an audit event; false if unknown or already revoked. */
-  revokeSigningKey(kid: string, now: number, audit: AuditInput): Promise<boolean>;
+  /**
+   * Withdraws a key for good; with `replacement`, activates that key in the
+   * same transaction (the store is never without a signing key in between).
+   */
+  revokeSigningKey(kid: string, now: number, audit: AuditInput, replacement?: { next: SigningKeyRow; retireExpiresAt: number }): Promise<boolean>;
   /** Deletes retired keys past their expiry, and revoked keys. */
   deleteExpiredSigningKeys(now: number): Promise<number>;
   /** Compare-and-set of a key's stored private half (encrypting a row written in clear). */

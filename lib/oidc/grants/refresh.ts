@@ -22,10 +22,11 @@ export async function refreshGrant(req: IssuerRequest, form: TokenForm, client: 
   const token = form.refresh_token;
   if (!isWellFormedRefreshToken(token)) throw new InvalidGrantError('the refresh token is malformed: expected kgr_ and 43 base64url characters');
 
-  const now = deps.now();
   const tokenHash = hashRefreshToken(token);
   const ctx = await deps.store.findRefreshContext(tokenHash);
   if (!ctx) throw new InvalidGrantError('the refresh token is not known here: it was never issued by this Kubegate, or it has been removed');
+  // The time after the read: a racing refresh that committed before it spent the token at or before now.
+  const now = deps.now();
 
   const audit = {
     user_id: ctx.user.id,
