@@ -3,6 +3,7 @@ import { buttonStyles, cn } from '@/components/ui/styles';
 
 /** Three header actions fit a phone's width only with tighter padding. */
 const PHONE = 'max-sm:px-2';
+import { isAdmin } from '@/lib/portal/admin/access';
 import { requirePortalSession } from '@/lib/portal/session';
 import { signOutAction } from './actions';
 
@@ -11,7 +12,8 @@ export default async function PortalLayout({ children }: { children: React.React
   return (
     <div className="min-h-screen">
       <header className="border-b border-slate-200 bg-white/80 dark:border-slate-800 dark:bg-slate-900/80">
-        <div className="mx-auto flex max-w-5xl items-center justify-between gap-4 px-4 py-3">
+        {/* Wraps on a phone when an admin's fourth action does not fit beside the title. */}
+        <div className="mx-auto flex max-w-5xl flex-wrap items-center justify-between gap-x-4 gap-y-2 px-4 py-3">
           <Link href="/" className="text-lg font-semibold tracking-tight focus-visible:outline-2 focus-visible:outline-indigo-500">
             {rt.config.branding.title}
           </Link>
@@ -22,6 +24,11 @@ export default async function PortalLayout({ children }: { children: React.React
             <Link href="/security" className={cn(buttonStyles.ghost, PHONE)}>
               Security
             </Link>
+            {isAdmin(rt.config.admin, user.groups) && (
+              <Link href="/admin" className={cn(buttonStyles.ghost, PHONE)} data-testid="header-admin">
+                Admin
+              </Link>
+            )}
             <span className="hidden text-sm text-slate-600 sm:inline dark:text-slate-300" data-testid="header-username">
               {user.username}
             </span>

@@ -268,6 +268,17 @@ export const ConfigSchema = z
         host: z.string().min(1).default('0.0.0.0'),
       })
       .optional(),
+    /**
+     * The admin console in the portal (app/(portal)/admin): members of these groups (final names, as in
+     * tokens) see every session, credential and the audit trail. None: no console.
+     */
+    admin: z
+      .strictObject({
+        groups: z.array(z.string().min(1)).default([]),
+        /** Admin pages and actions need a sign-in at most this old; older: sign in again. */
+        reauth_after: duration('reauth_after', 60, 86400).default(15 * 60),
+      })
+      .default({ groups: [], reauth_after: 15 * 60 }),
     clusters: z.array(ClusterSchema).default([]),
     clients: z.array(ClientSchema).default([]),
     upstreams: z.array(UpstreamSchema).default([]),

@@ -248,6 +248,31 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    describe('audit trail', () => {
+      it('filters by username, cluster, kind and time range, and pages newest first with `before`', async () => {
+        await store.appendAudit(audit('session.login', { username: 'alice' }), T0);
+        await store.appendAudit(audit('token.issued', { username: 'alice', cluster: 'prod' }), T0 + MIN);
+        await store.appendAudit(audit('token.issued', { username: 'bob', cluster: 'prod' }), T0 + 2 * MIN);
+        await store.appendAudit(audit('token.issued', { username: 'alice', cluster: 'staging' }), T0 + 3 * MIN);
+        await store.appendAudit(audit('family.revoked', { username: 'alice', cluster: 'prod', details: { by: 'root' } }), T0 + 4 * MIN);
+        const at = (events: { at: number }[]) => events.map((e) => (e.at - T0) / MIN);
+
+        expect(at(await store.listAudit({ limit: 10, username: 'alice' }))).toEqual([4, 3, 1, 0]);
+        expect(at(await store.listAudit({ limit: 10, cluster: 'prod' }))).toEqual([4, 2, 1]);
+        expect(at(await store.listAudit({ limit: 10, username: 'alice', cluster: 'prod', kind: 'token.issued' }))).toEqual([1]);
+        // since inclusive, until exclusive
+        expect(at(await store.listAudit({ limit: 10, since: T0 + MIN, until: T0 + 3 * MIN }))).toEqual([2, 1]);
+        expect(await store.listAudit({ limit: 10, username: 'nobody' })).toEqual([]);
+
+        const first = await store.listAudit({ limit: 2 });
+        expect(at(first)).toEqual([4, 3]);
+        const second = await store.listAudit({ limit: 2, before: first.at(-1)!.id });
+        expect(at(second)).toEqual([2, 1]);
+        expect(at(await store.listAudit({ limit: 2, before: second.at(-1)!.id }))).toEqual([0]);
+        expect(at(await store.listAudit({ limit: 10, cluster: 'prod', before: first[0]!.id }))).toEqual([2, 1]);
+      });
+    });
+
     describe('families and refresh tokens', () => {
       it('creates a family with its generation-0 token and an audit event', async () => {
         const s = await session();

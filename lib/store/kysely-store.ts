@@ -4,6 +4,7 @@ import { CompiledQuery, type Compilable, type Kysely, Migrator, type Transaction
 import { migrationProvider } from './migrations';
 import type {
   AuditEvent,
+  AuditFilter,
   AuditInput,
   Family,
   LoginSession,
@@ -852,11 +853,16 @@ export class KyselyStore implements Store {
     await this.applyAudited({ guard: false, steps: [this.statements.audit(row)] }, [row]);
   }
 
-  async listAudit(filter: { limit: number; userId?: string; kind?: AuditEvent['kind']; familyId?: string }): Promise<AuditEvent[]> {
+  async listAudit(filter: AuditFilter): Promise<AuditEvent[]> {
     let q = this.db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(filter.limit);
     if (filter.userId) q = q.where('user_id', '=', filter.userId);
     if (filter.kind) q = q.where('kind', '=', filter.kind);
     if (filter.familyId) q = q.where('family_id', '=', filter.familyId);
+    if (filter.username) q = q.where('username', '=', filter.username);
+    if (filter.cluster) q = q.where('cluster', '=', filter.cluster);
+    if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
+    if (filter.until !== undefined) q = q.where('at', '<', filter.until);
+    if (filter.before) q = q.where('id', '<', filter.before);
     return (await q.execute()).map((r) => ({
       ...r,
       at: num(r.at),

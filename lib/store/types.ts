@@ -175,6 +175,8 @@ export const AUDIT_KINDS = [
   'user.rechecked',
   /** An upstream re-check got no answer: details {upstream, result: 'unavailable', reason, decision: 'kept' | 'refused'}. */
   'user.recheck_failed',
+  /** An admin exported the audit trail from the console: details {by, format, filters, events, truncated}. */
+  'admin.audit_exported',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];
@@ -192,6 +194,20 @@ export interface AuditEvent {
   request_id: string | null;
   /** Free-form facts; never a token, secret or password. */
   details: Record<string, unknown>;
+}
+
+/** Store.listAudit's filter: every field given must hold. Times are epoch ms, `since` inclusive, `until` exclusive. */
+export interface AuditFilter {
+  limit: number;
+  userId?: string;
+  kind?: AuditKind;
+  familyId?: string;
+  username?: string;
+  cluster?: string;
+  since?: number;
+  until?: number;
+  /** An event id: only events older than it (the id is time-ordered), for the next page. */
+  before?: string;
 }
 
 export type AuditInput = Omit<AuditEvent, 'id' | 'at' | 'details' | keyof AuditOptional> &
@@ -382,7 +398,8 @@ export interface Store {
   elevateLoginSession(id: string, amr: string[], now: number, audit: AuditInput): Promise<boolean>;
 
   appendAudit(event: AuditInput, now: number): Promise<void>;
-  listAudit(filter: { limit: number; userId?: string; kind?: AuditKind; familyId?: string }): Promise<AuditEvent[]>;
+  /** Newest first. Every filter given must hold; `before` pages on: events older than that event id. */
+  listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
 
   /**
    * After a restore: revokes every login session and family (reason
