@@ -14,7 +14,8 @@ import { startApiServer, type ApiServer } from './support/apiserver';
 import { createTestPki } from './support/certs';
 import { freePort, startKubegate, type KubegateProcess } from './support/kubegate';
 import { kubectlEnv, shell, whoami, type KubectlEnv } from './support/kubectl';
-import { GROUPS_DN, INJECTION_GROUP, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD, seedDirectory, startSlapd, type Slapd, USERS } from '../test/support/slapd';
+import { Attribute, Change } from 'ldapts';
+import { GROUPS_DN, groupDn, INJECTION_GROUP, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD, seedDirectory, startSlapd, type Slapd, userDn, USERS } from '../test/support/slapd';
 
 const PREFIX = 'kubegate:';
 const LABEL = 'Example Directory';
@@ -48,7 +49,8 @@ const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPa
         dir: path.join(root, 'kubegate'),
         port,
         config: {
-          issuer: { url: portal },
+          // Short id_tokens, so kubectl refreshes (and the re-check runs) within the test.
+          issuer: { url: portal, id_token_lifetime: 10 },
           upstreams: [
             {
               id: 'corp-ldap',
@@ -61,6 +63,7 @@ const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPa
               timeout: '3s',
               user_search: { base_dn: PEOPLE_DN, filter: '(&(objectClass=inetOrgPerson)(uid={username}))' },
               group_search: { base_dn: GROUPS_DN, filter: '(objectClass=groupOfNames)', nested: true },
+              recheck_interval: '30s',
             },
           ],
           clusters: [
@@ -139,5 +142,33 @@ test.describe('LDAP sign-in', () => {
     await login.open();
     await login.signInWithPassword(LABEL, 'bob', USERS.bob.password);
     await expect(login.alert()).toContainText('disabled');
+  });
+
+  // Last: it changes the directory.
+  test('a group removed in the directory is gone from kubectl’s identity after the next re-check', async ({ page, world, login, clusterPage, kube }) => {
+    test.setTimeout(120_000);
+    await login.open();
+    await login.signInWithPassword(LABEL, 'alice', USERS.alice.password);
+    await expect(page).toHaveURL(`${world.portal}/`);
+    await clusterPage.openWithCredentials('prod');
+    const setup = await shell('bash', await clusterPage.copyScript('bash'), kube);
+    expect(setup.code, setup.stderr).toBe(0);
+    expect((await whoami(kube)).groups).toEqual(expect.arrayContaining([`${PREFIX}auditors`, `${PREFIX}${INJECTION_GROUP}`]));
+
+    const admin = await world.slapd.admin();
+    try {
+      await admin.modify(groupDn(INJECTION_GROUP), new Change({ operation: 'delete', modification: new Attribute({ type: 'member', values: [userDn('alice')] }) }));
+    } finally {
+      await admin.unbind();
+    }
+    // kubectl refreshes each time its 10 s id_token expires; the refresh after recheck_interval (30 s)
+    // asks the directory again, and the next id_token no longer carries the group (nor auditors, through it).
+    await expect
+      .poll(async () => (await whoami(kube)).groups, { timeout: 75_000, intervals: [5_000] })
+      .not.toContain(`${PREFIX}${INJECTION_GROUP}`);
+    const me = await whoami(kube);
+    expect(me.ok, me.result.stderr).toBe(true);
+    expect(me.groups).not.toContain(`${PREFIX}auditors`);
+    expect(me.groups).toContain(`${PREFIX}platform`);
   });
 });
