@@ -157,7 +157,11 @@ test.describe('LDAP sign-in', () => {
 
     const admin = await world.slapd.admin();
     try {
-      await admin.modify(groupDn(INJECTION_GROUP), new Change({ operation: 'delete', modification: new Attribute({ type: 'member', values: [userDn('alice')] }) }));
+      // groupOfNames needs a member: bob takes alice's place.
+      await admin.modify(groupDn(INJECTION_GROUP), [
+        new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [userDn('bob')] }) }),
+        new Change({ operation: 'delete', modification: new Attribute({ type: 'member', values: [userDn('alice')] }) }),
+      ]);
     } finally {
       await admin.unbind();
     }
