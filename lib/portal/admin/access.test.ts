@@ -25,7 +25,7 @@ describe('adminGate', () => {
     adminGate({
       policy,
       groups: over.groups ?? ['kubegate:admins'],
-      session: { auth_time: NOW - (over.authAgoMin ?? 1) * MIN, amr: over.amr ?? ['pwd'] },
+      session: { created_at: NOW - (over.authAgoMin ?? 1) * MIN, amr: over.amr ?? ['pwd'] },
       enrolledFactors: over.factors ?? 0,
       now: NOW,
     });
@@ -34,7 +34,13 @@ describe('adminGate', () => {
   it('is not found for anyone else, before any other check', () => expect(gate({ groups: ['kubegate:dev'], authAgoMin: 600, factors: 2 })).toBe('not_found'));
   it('accepts a sign-in exactly reauth_after old and asks for a new one after', () => {
     expect(gate({ authAgoMin: 15 })).toBe('ok');
-    expect(adminGate({ policy, groups: ['kubegate:admins'], session: { auth_time: NOW - 15 * MIN - 1, amr: ['pwd'] }, enrolledFactors: 0, now: NOW })).toBe('reauth');
+    expect(adminGate({ policy, groups: ['kubegate:admins'], session: { created_at: NOW - 15 * MIN - 1, amr: ['pwd'] }, enrolledFactors: 0, now: NOW })).toBe('reauth');
+  });
+  // Regression: the age was the upstream's auth_time; an IdP with a long SSO session reports its own older
+  // sign-in, so "sign in again" came back just as old, forever.
+  it('judges the age of Kubegate’s sign-in, not the upstream’s older auth_time', () => {
+    const session = { created_at: NOW - MIN, auth_time: NOW - 8 * 60 * MIN, amr: ['pwd'] };
+    expect(adminGate({ policy, groups: ['kubegate:admins'], session, enrolledFactors: 0, now: NOW })).toBe('ok');
   });
   it('asks for a new sign-in when the sign-in is dated in the future (a clock step must not open a long window)', () => expect(gate({ authAgoMin: -5 })).toBe('reauth'));
   it('asks for the second factor when the admin has one and this session has not shown it', () => {

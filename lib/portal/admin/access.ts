@@ -20,7 +20,10 @@ export function isAdmin(policy: Pick<AdminPolicy, 'groups'>, groups: readonly st
  * What an admin's session allows, in this order:
  *   - 'not_found': not an admin (the console answers 404 so it is not revealed);
  *   - 'reauth': the sign-in is older than reauth_after, or dated in the future
- *     (a clock step must not grant a long window): sign in again;
+ *     (a clock step must not grant a long window): sign in again. The age is
+ *     that of Kubegate's login session (`created_at`), not the upstream's
+ *     `auth_time`: an IdP with a long SSO session reports its own older
+ *     sign-in, and "sign in again" would then loop forever;
  *   - 'mfa': the admin has a second factor but has not shown it on this session;
  *   - 'ok'.
  */
@@ -29,13 +32,13 @@ export type AdminGate = 'ok' | 'not_found' | 'reauth' | 'mfa';
 export function adminGate(input: {
   policy: AdminPolicy;
   groups: readonly string[];
-  session: { auth_time: number; amr: readonly string[] };
+  session: { created_at: number; amr: readonly string[] };
   /** The admin's confirmed second factors. */
   enrolledFactors: number;
   now: number;
 }): AdminGate {
   if (!isAdmin(input.policy, input.groups)) return 'not_found';
-  const age = input.now - input.session.auth_time;
+  const age = input.now - input.session.created_at;
   if (age < 0 || age > input.policy.reauth_after * 1000) return 'reauth';
   if (input.enrolledFactors > 0 && !sessionHasMfa(input.session)) return 'mfa';
   return 'ok';
