@@ -109,4 +109,13 @@ describe('second factors', () => {
     expect(await stageOf(deps, s, dev)).toBe('complete');
     expect(await stageOf(deps, s, dev, { require_mfa: true })).toBe('enrollment');
   });
+
+  it('a session that has not shown a factor cannot add another authenticator (a stolen password alone adds nothing)', async () => {
+    await enroll();
+    const passwordOnly = await store.createLoginSession({ ...session, id: 'sess-pw', amr: ['pwd'] }, T0);
+    const e = await pendingTotpEnrollment(deps, user);
+    const r = await confirmTotpEnrollment(deps, user, passwordOnly, { factorId: e.factorId, code: totpCodeAt(e.secret, clock.now()) }, meta);
+    expect(r).toEqual({ ok: false, reason: 'not_found' });
+    expect((await store.listMfaFactors(user.id)).filter((f) => f.confirmed_at !== null)).toHaveLength(1);
+  });
 });

@@ -126,10 +126,13 @@ export async function confirmTotpEnrollment(deps: MfaDeps, user: User, session: 
   if (limited) return limited;
   const factor = (await deps.store.listMfaFactors(user.id)).find((f) => f.id === input.factorId && f.kind === 'totp' && f.confirmed_at === null);
   if (!factor) return { ok: false, reason: 'not_found' };
+  const hadFactors = (await confirmedFactors(deps.store, user.id)).length > 0;
+  // A first factor may be enrolled by anyone signed in; another one only by a session that has shown one
+  // (a stolen password alone must not add an authenticator).
+  if (hadFactors && !sessionHasMfa(session)) return { ok: false, reason: 'not_found' };
   const secret = await deps.kek.open(rowId.mfaFactor(factor.id), factor.data);
   const step = matchTotp(secret, input.code, deps.now());
   if (step === undefined) return failed(deps, user, session, meta, { method: 'totp', reason: 'wrong_code', enrollment: true });
-  const hadFactors = (await confirmedFactors(deps.store, user.id)).length > 0;
   const confirmed = await deps.store.confirmMfaFactor(user.id, factor.id, step, deps.now(), audit('mfa.enrolled', user, session, meta, { kind: 'totp', factor: factor.id }));
   if (!confirmed) return { ok: false, reason: 'not_found' };
   await elevate(deps, user, session, meta, 'otp', { method: 'totp', factor: factor.id, enrollment: true });
