@@ -39,6 +39,8 @@ export default async function MfaPage({ searchParams }: { searchParams: Promise<
   const hasPasskey = factors.some((f) => f.kind === 'webauthn');
   const offerPasskeyEnrollment = factors.length === 0;
   const verifyNext = adding ? `/mfa?add=totp&next=${encodeURIComponent(next)}` : next;
+  // Asked for by the policy or a cluster, or added by choice from the Security page.
+  const why = adding ? 'Add another factor to your account.' : 'Your Kubernetes access needs a second factor.';
   return (
     <main className="flex min-h-screen items-center justify-center px-4 py-12">
       <div className="w-full max-w-md">
@@ -47,8 +49,8 @@ export default async function MfaPage({ searchParams }: { searchParams: Promise<
           <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">
             {enrollment
               ? offerPasskeyEnrollment
-                ? 'Your Kubernetes access needs a second factor. Set up a passkey (this device, a phone or a security key), or scan the code with an authenticator app (Google Authenticator, 1Password, Authy, FreeOTP…).'
-                : 'Your Kubernetes access needs a second factor. Scan the code with an authenticator app (Google Authenticator, 1Password, Authy, FreeOTP…).'
+                ? `${why} Set up a passkey (this device, a phone or a security key), or scan the code with an authenticator app (Google Authenticator, 1Password, Authy, FreeOTP…).`
+                : `${why} Scan the code with an authenticator app (Google Authenticator, 1Password, Authy, FreeOTP…).`
               : hasPasskey
                 ? `Signed in as ${user.username}. Use your passkey, or enter the code your authenticator app shows.`
                 : `Signed in as ${user.username}. Enter the code your authenticator app shows.`}
