@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test as base, expect } from '@playwright/test';
-import { ClusterPage, HomePage, KubegateLoginPage } from './pages/portal';
+import { worldFixtures, type WorldFixtures } from './support/world-fixtures';
 import { startApiServer, type ApiServer } from './support/apiserver';
 import { createTestPki } from './support/certs';
 import { freePort, startKubegate, type KubegateProcess } from './support/kubegate';
-import { kubectlEnv, shell, whoami, type KubectlEnv } from './support/kubectl';
+import { shell, whoami } from './support/kubectl';
 import { Attribute, Change } from 'ldapts';
 import { GROUPS_DN, groupDn, INJECTION_GROUP, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD, seedDirectory, startSlapd, type Slapd, userDn, USERS } from '../test/support/slapd';
 
@@ -27,7 +27,7 @@ interface LdapWorld {
   api: ApiServer;
 }
 
-const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPage: ClusterPage; home: HomePage }, { world: LdapWorld }>({
+const test = base.extend<WorldFixtures, { world: LdapWorld }>({
   world: [
     // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take an object pattern
     async ({}, use) => {
@@ -78,19 +78,7 @@ const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPa
     },
     { scope: 'worker', timeout: 120_000 },
   ],
-  context: async ({ context, world }, use) => {
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.portal });
-    await use(context);
-  },
-  login: async ({ page, world }, use) => use(new KubegateLoginPage(page, world.portal)),
-  clusterPage: async ({ page, world }, use) => use(new ClusterPage(page, world.portal)),
-  home: async ({ page, world }, use) => use(new HomePage(page, world.portal)),
-  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take an object pattern
-  kube: async ({}, use, testInfo) => {
-    const dir = testInfo.outputPath('kube');
-    fs.mkdirSync(dir, { recursive: true });
-    await use(kubectlEnv(dir));
-  },
+  ...worldFixtures,
 });
 
 test.afterEach(async ({ world }, testInfo) => {

@@ -14,12 +14,12 @@ import bcrypt from 'bcryptjs';
 import { decodeJwt } from 'jose';
 import { test as base, expect, type Page } from '@playwright/test';
 import { totpCodeAt } from '../lib/mfa/totp';
-import { ClusterPage, KubegateLoginPage } from './pages/portal';
 import { UpstreamLoginPage } from './pages/upstream-login';
+import { worldFixtures, type WorldFixtures } from './support/world-fixtures';
 import { startApiServer, type ApiServer } from './support/apiserver';
 import { createTestPki } from './support/certs';
 import { freePort, startKubegate, type KubegateProcess } from './support/kubegate';
-import { authProviderConfig, kubectlEnv, shell, whoami, type KubectlEnv } from './support/kubectl';
+import { authProviderConfig, shell, whoami, type KubectlEnv } from './support/kubectl';
 import { startUpstreamIdp, type UpstreamIdp } from './support/upstream-idp';
 
 const PREFIX = 'kubegate:';
@@ -35,7 +35,7 @@ interface MfaWorld {
   api: ApiServer;
 }
 
-const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPage: ClusterPage }, { world: MfaWorld }>({
+const test = base.extend<WorldFixtures, { world: MfaWorld }>({
   world: [
     // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take an object pattern
     async ({}, use) => {
@@ -84,18 +84,7 @@ const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPa
     },
     { scope: 'worker', timeout: 120_000 },
   ],
-  context: async ({ context, world }, use) => {
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.portal });
-    await use(context);
-  },
-  login: async ({ page, world }, use) => use(new KubegateLoginPage(page, world.portal)),
-  clusterPage: async ({ page, world }, use) => use(new ClusterPage(page, world.portal)),
-  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take an object pattern
-  kube: async ({}, use, testInfo) => {
-    const dir = testInfo.outputPath('kube');
-    fs.mkdirSync(dir, { recursive: true });
-    await use(kubectlEnv(dir));
-  },
+  ...worldFixtures,
 });
 
 test.afterEach(async ({ world }, testInfo) => {

@@ -13,11 +13,12 @@ import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import Database from 'better-sqlite3';
 import { test as base, expect, type CDPSession, type Page } from '@playwright/test';
-import { ClusterPage, HomePage, KubegateLoginPage } from './pages/portal';
+import { KubegateLoginPage } from './pages/portal';
+import { worldFixtures, type WorldFixtures } from './support/world-fixtures';
 import { startApiServer, type ApiServer } from './support/apiserver';
 import { createTestPki } from './support/certs';
 import { freePort, startKubegate, type KubegateProcess } from './support/kubegate';
-import { authProviderConfig, kubectlEnv, shell, whoami, type KubectlEnv } from './support/kubectl';
+import { authProviderConfig, shell, whoami } from './support/kubectl';
 
 const PREFIX = 'kubegate:';
 const LOCAL = 'Local accounts';
@@ -31,7 +32,7 @@ interface PasskeyWorld {
   api: ApiServer;
 }
 
-const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPage: ClusterPage; home: HomePage }, { world: PasskeyWorld }>({
+const test = base.extend<WorldFixtures, { world: PasskeyWorld }>({
   world: [
     // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take an object pattern
     async ({}, use) => {
@@ -66,19 +67,7 @@ const test = base.extend<{ kube: KubectlEnv; login: KubegateLoginPage; clusterPa
     },
     { scope: 'worker', timeout: 120_000 },
   ],
-  context: async ({ context, world }, use) => {
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.portal });
-    await use(context);
-  },
-  login: async ({ page, world }, use) => use(new KubegateLoginPage(page, world.portal)),
-  clusterPage: async ({ page, world }, use) => use(new ClusterPage(page, world.portal)),
-  home: async ({ page, world }, use) => use(new HomePage(page, world.portal)),
-  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take an object pattern
-  kube: async ({}, use, testInfo) => {
-    const dir = testInfo.outputPath('kube');
-    fs.mkdirSync(dir, { recursive: true });
-    await use(kubectlEnv(dir));
-  },
+  ...worldFixtures,
 });
 
 test.afterEach(async ({ world }, testInfo) => {
