@@ -68,6 +68,13 @@ export class DenialAudit {
     return this.pending.size;
   }
 
+  /** Takes every pending row out (for the log, when the store refuses them at shutdown). */
+  drain(now: number): Array<AuditInput & { at: number }> {
+    const rows = [...this.pending.values()].map((p) => ({ ...toAudit(p), at: now }));
+    this.pending = new Map();
+    return rows;
+  }
+
   /**
    * Writes one audit row per coalesced key. Rows the store refuses (it is
    * unavailable) stay pending for the next flush. Flushes run one at a time.

@@ -12,7 +12,7 @@ export interface TokenRateLimitConfig {
 export interface TokenEndpointGuards {
   throttle: TokenThrottle;
   denials: DenialAudit;
-  /** Stops the background flush and writes what is pending. */
+  /** Stops the background flush and writes what is pending (into the log, if the store refuses it). */
   stop(): Promise<void>;
 }
 
@@ -42,6 +42,12 @@ export function createTokenEndpointGuards(
     async stop() {
       clearInterval(timer);
       await flush();
+      // Still pending: the store refused them (disk full, database down) and there is no next
+      // flush. The rows go to the log, so the trail has them and the loss is not silent.
+      if (denials.size > 0) {
+        const rows = denials.drain(deps.now());
+        deps.log.error('token denials not audited: the store refused them at shutdown; the rows are in this log line instead', { count: rows.length, rows });
+      }
     },
   };
 }

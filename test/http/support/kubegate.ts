@@ -43,6 +43,8 @@ export interface KubegateSetup {
   publishAhead?: number;
   /** The JWKS Cache-Control max-age, seconds (signing.jwks_max_age). */
   jwksMaxAge?: number;
+  /** The SQLite file's path (default: kubegate.db in the temp dir), e.g. on a small tmpfs for the disk-full test. */
+  sqlitePath?: string;
   /** storage.sqlite.busy_timeout, seconds. */
   busyTimeout?: number;
   /** PostgreSQL instead of the SQLite file: storage.postgres (`url` and the other fields as given). */
@@ -67,6 +69,13 @@ export const LOCAL_USERS: ReadonlyArray<{ username: string; groups: string[] }> 
 /** Nobody signs in with it through the portal in this suite: any bcrypt hash will do. */
 const UNUSED_HASH = '$2b$04$1Wl10NHjfLO8kEjRmGddveMjt0Weg3nqJHGBrSNBOUQgsdh9zCF7K';
 
+/**
+ * server.token_rate_limit for tests that drive chains in a closed loop (many
+ * refreshes of one credential per second, where kubectl does one a minute):
+ * out of the way of what they test.
+ */
+export const LOAD_RATE_LIMIT = { per_credential: { burst: 1_000_000, per_minute: 1_000_000 } };
+
 export const STAGE_SECRET = 's3cr3t:/+%';
 
 export interface KubegateFiles {
@@ -82,7 +91,7 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
-  const dbPath = path.join(dir, 'kubegate.db');
+  const dbPath = setup.sqlitePath ?? path.join(dir, 'kubegate.db');
   const configPath = path.join(dir, 'kubegate.yaml');
   // The key-encryption key for the database's secrets, beside the config as the embedded default keeps it.
   fs.writeFileSync(path.join(dir, 'kubegate.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
