@@ -15,7 +15,8 @@
  * returned, as kubectl does. Requests go through one keep-alive agent
  * (`--sockets` connections at most), like kubectl's Go transport.
  *
- * Reports total refreshes, errors, p50/p99 latency per minute, the server's
+ * Reports total refreshes, errors, p50/p99 latency per minute (from the
+ * moment the request is made, so a wait for a free socket counts), the server's
  * RSS (VmRSS from /proc/<pid>/status) every ~10 s, and the RSS growth after
  * warm-up: the median of the samples in the first minute after `--warmup`
  * minutes against the median of the samples in the last minute. Then reads

@@ -11,6 +11,12 @@
  * while the disk was full written by the denial flush afterwards.
  *
  * Needs root (mount -t tmpfs); skipped with the reason otherwise.
+ *
+ * Tried against broken builds: one whose refresh answered 200 when the
+ * rotation's write failed fails the first test (no 503, then a token a
+ * client received is unknown); the one before the shutdown fix in
+ * lib/oidc/guards.ts fails the second (its log only said "retrying at the
+ * next flush", and no flush came).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
