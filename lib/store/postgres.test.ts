@@ -60,7 +60,24 @@ async function freshStore(o: PostgresStoreOptions = {}): Promise<PostgresStore> 
   return store;
 }
 
-runStoreConformance('postgres', () => freshStore());
+runStoreConformance(
+  'postgres',
+  () => freshStore(),
+  async (n) => {
+    // Several replicas: one schema, a pool each. The first opened drops the schema when it closes, after the others.
+    const schema = await freshSchema();
+    const stores = await Promise.all(Array.from({ length: n }, () => inSchema(schema)));
+    let open = n;
+    for (const s of stores) {
+      const close = s.close.bind(s);
+      s.close = async () => {
+        await close();
+        if (--open === 0) await dropSchema(schema);
+      };
+    }
+    return stores;
+  },
+);
 
 const hash = (s: string) => createHash('sha256').update(s).digest('base64url');
 const T = Date.UTC(2031, 0, 1);
