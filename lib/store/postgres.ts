@@ -112,6 +112,13 @@ function mappedPool(pool: pg.Pool): PostgresPool {
         throw storeErrorFromPostgres(err);
       }
       let broken = false;
+      // pg emits 'error' on a client whose server went away (a restart, a terminated backend) even
+      // while a query is failing with it, and the pool listens only on idle clients: without this,
+      // a connection lost while checked out would be an uncaught exception that ends the process.
+      const lost = () => {
+        broken = true;
+      };
+      client.on('error', lost);
       return {
         async query(text: string, parameters: ReadonlyArray<unknown>) {
           try {
@@ -123,6 +130,7 @@ function mappedPool(pool: pg.Pool): PostgresPool {
           }
         },
         release() {
+          client.removeListener('error', lost);
           client.release(broken || undefined);
         },
       } as unknown as PostgresPoolClient;
