@@ -834,6 +834,20 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
         expect(await store.replaceEphemeral('device', 'd', 'approved', 'used', T0 + MIN)).toBe(false);
       });
 
+      it('lists the live records of one namespace, and deletes a namespace whole', async () => {
+        await store.putEphemeral('fail:a', 'k2', '2', T0 + 2 * MIN, T0);
+        await store.putEphemeral('fail:a', 'k1', '1', T0 + MIN, T0);
+        await store.putEphemeral('fail:a', 'gone', '0', T0 + 1, T0);
+        await store.putEphemeral('fail:b', 'k1', 'other', T0 + MIN, T0);
+        expect(await store.listEphemeral('fail:a', T0 + 1)).toEqual([
+          { key: 'k1', value: '1', expires_at: T0 + MIN },
+          { key: 'k2', value: '2', expires_at: T0 + 2 * MIN },
+        ]);
+        expect(await store.deleteEphemeralNamespace('fail:a')).toBe(3);
+        expect(await store.listEphemeral('fail:a', T0)).toEqual([]);
+        expect(await store.listEphemeral('fail:b', T0)).toEqual([{ key: 'k1', value: 'other', expires_at: T0 + MIN }]);
+      });
+
       it('prunes expired records and keeps live ones', async () => {
         await store.putEphemeral('n', 'gone', 'x', T0 + MIN, T0);
         await store.putEphemeral('n', 'live', 'y', T0 + 10 * MIN, T0);

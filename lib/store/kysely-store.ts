@@ -771,6 +771,23 @@ export class KyselyStore implements Store {
     return Number(r.numUpdatedRows) === 1;
   }
 
+  async listEphemeral(ns: string, now: number): Promise<Array<{ key: string; value: string; expires_at: number }>> {
+    const rows = await this.db
+      .selectFrom('ephemeral')
+      .select(['key', 'value', 'expires_at'])
+      .where('ns', '=', ns)
+      .where('expires_at', '>', now)
+      .orderBy('expires_at')
+      .orderBy('key')
+      .execute();
+    return rows.map((r) => ({ key: r.key, value: r.value, expires_at: num(r.expires_at) }));
+  }
+
+  async deleteEphemeralNamespace(ns: string): Promise<number> {
+    const r = await this.db.deleteFrom('ephemeral').where('ns', '=', ns).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
   async listMfaFactors(userId: string): Promise<MfaFactor[]> {
     return (await this.db.selectFrom('mfa_factors').selectAll().where('user_id', '=', userId).orderBy('created_at').execute()).map(toFactor);
   }

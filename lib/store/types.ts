@@ -393,6 +393,10 @@ export interface Store {
   takeEphemeral(ns: string, key: string, now: number): Promise<string | undefined>;
   /** Compare-and-set on a live record's value (e.g. a device code moving from pending to approved). */
   replaceEphemeral(ns: string, key: string, expected: string, next: string, now: number): Promise<boolean>;
+  /** Every live record of a namespace (shared counters: one record per event, e.g. sign-in failures). */
+  listEphemeral(ns: string, now: number): Promise<Array<{ key: string; value: string; expires_at: number }>>;
+  /** Deletes every record of a namespace; returns how many. */
+  deleteEphemeralNamespace(ns: string): Promise<number>;
 
   /** Second factors (lib/mfa/). Every change is written with its audit event in one transaction. */
   listMfaFactors(userId: string): Promise<MfaFactor[]>;

@@ -33,13 +33,13 @@ export class RoundRobinProxy {
   ) {}
 
   static async start(opts: { backends?: string[]; tls?: { certPem: string; keyPem: string } } = {}): Promise<RoundRobinProxy> {
-    let proxy: RoundRobinProxy | undefined;
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => proxy!.forward(req, res);
+    const box: { proxy?: RoundRobinProxy } = {};
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => box.proxy!.forward(req, res);
     const server = opts.tls ? https.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : http.createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    proxy = new RoundRobinProxy(server, `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`, opts.backends ?? []);
-    return proxy;
+    box.proxy = new RoundRobinProxy(server, `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`, opts.backends ?? []);
+    return box.proxy;
   }
 
   /** Requests of `route` (e.g. "POST /oidc/token") each backend answered, by status. */
