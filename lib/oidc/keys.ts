@@ -233,6 +233,13 @@ export class KeyManager {
       await this.store.deleteExpiredSigningKeys(now);
       rows = await this.store.listSigningKeys();
       plan = planKeys(rows, now, this.policy);
+      if (!plan.signing) {
+        // Another replica made the first key while this one was making its own, and this replica's
+        // `now` is a little earlier than that key's activation (read before it, or a clock behind):
+        // a key made to sign at once signs from when it was made.
+        const madeToSignNow = rows.filter((r) => r.revoked_at === null && r.retired_at === null && r.activates_at <= r.created_at);
+        if (madeToSignNow.length) plan = planKeys(rows, Math.max(now, ...madeToSignNow.map((r) => r.activates_at)), this.policy);
+      }
     }
     await this.load(rows, plan);
   }

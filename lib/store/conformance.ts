@@ -647,6 +647,8 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
           expect((await stores[0]!.listAudit({ limit: 10, kind: 'key.created' })).map((e) => e.details.kid)).toEqual([winner]);
           // A key that signs is enough; a retired or revoked one is not.
           expect(await stores[1]!.addSigningKeyIfNeeded(keyRow('late', T0 + MIN), T0 + MIN, { kind: 'first', retireExpiresAt: 0 })).toBe(false);
+          // Nor a replica whose `now` is a little behind the winner's (read before it committed, or a clock behind).
+          expect(await stores[2]!.addSigningKeyIfNeeded(keyRow('behind', T0 - 5000), T0 - 5000, { kind: 'first', retireExpiresAt: 0 })).toBe(false);
         });
       });
 
@@ -658,6 +660,11 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
           expect(await stores[0]!.listSigningKeys()).toHaveLength(1);
           expect(new Set(managers.map((m) => m.jwksJson())).size).toBe(1);
           expect(new Set(managers.map((m) => m.current().kid)).size).toBe(1);
+          // A replica whose clock is 2 s behind, starting now: it signs with that key and adds none.
+          const behind = await KeyManager.open(stores[0]!, policy, kek, T0 - 2000);
+          expect(behind.current().kid).toBe(managers[0]!.current().kid);
+          expect(behind.jwksJson()).toBe(managers[0]!.jwksJson());
+          expect(await stores[0]!.listSigningKeys()).toHaveLength(1);
 
           // Every replica's sync finds rotation due at the same moment: one next key is published.
           const due = T0 + policy.rotationPeriodMs - policy.publishAheadMs;

@@ -645,9 +645,16 @@ export class KyselyStore implements Store {
         .where('revoked_at', 'is', null);
       q =
         need.kind === 'first'
-          ? // A key that signs at `now`: activated, not retired by then.
+          ? // A key that signs at `now` (activated, not retired by then), or one another process made to
+            // sign at once: its activation may be a little after `now` when that process's clock is
+            // ahead, or when `now` was read before it committed.
             q
-              .where((eb) => eb(eb.fn.coalesce('activates_at', 'created_at'), '<=', now))
+              .where((eb) =>
+                eb.or([
+                  eb(eb.fn.coalesce('activates_at', 'created_at'), '<=', now),
+                  eb(eb.fn.coalesce('activates_at', 'created_at'), '<=', eb.ref('created_at')),
+                ]),
+              )
               .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', now)]))
           : // A key of this algorithm that will sign after `now` (not retired before it activates).
             q
