@@ -13,6 +13,7 @@ import { oauthSignIn, passwordSignIn, SignInRefused, type RequestMeta, type Sign
 import { UpstreamRefusal } from '../upstream/types';
 import { hostPrefixedCookies } from './cookies';
 import { SignInThrottle } from './rate-limit';
+import { storeLedger } from './throttle-ledger';
 
 declare module 'next-auth' {
   interface Session {
@@ -47,7 +48,7 @@ const TicketCredentials = z.object({ upstream: z.string().min(1).max(100), ticke
 const configs = new WeakMap<Runtime, NextAuthConfig>();
 const signInDepsOf = new WeakMap<Runtime, SignInDeps>();
 
-/** What opening a login session needs, once per runtime (the sign-in throttle is per process). */
+/** What opening a login session needs, once per runtime (the sign-in throttle shares its counts through the store). */
 export function signInDeps(rt: Runtime): SignInDeps {
   let deps = signInDepsOf.get(rt);
   if (!deps) {
@@ -56,7 +57,7 @@ export function signInDeps(rt: Runtime): SignInDeps {
       now: rt.now,
       log: rt.log,
       sessionLifetimeMs: rt.config.issuer.session_lifetime * 1000,
-      throttle: new SignInThrottle(rt.now),
+      throttle: new SignInThrottle(rt.now, {}, storeLedger(rt.store, 'signin')),
       sealRecheckState: rt.rechecker.sealState,
       metrics: rt.metrics,
     };

@@ -17,9 +17,17 @@
  * and it is reported for audit once per window per throttled key, with the
  * count of refusals since the previous report, not once per request.
  *
- * Per process: with several replicas each enforces its own limits, which
- * still bounds guessing to (limit × replicas) per window.
+ * Several replicas: given a ThrottleLedger (throttle-ledger.ts, on the
+ * shared database), failures and trust are shared: `load` before `attempt`
+ * replaces this process's view of the three keys by the shared one, and
+ * `failed`/`succeeded` record there too (await them), so an attacker spreading
+ * guesses over N replicas gets the budget of one. What stays per process:
+ * the slot an allowed slowed attempt takes (an account under attack admits
+ * at most one attempt per delay per replica) and the audit suppression (a
+ * throttled key is reported once per window per replica). Without a ledger
+ * (tests, one process) everything is in memory.
  */
+import type { ThrottleLedger } from './throttle-ledger';
 
 export interface ThrottleLimits {
   /** Length of the sliding window over which failures count. */
@@ -96,8 +104,44 @@ export class SignInThrottle {
   constructor(
     private readonly now: () => number,
     limits: Partial<ThrottleLimits> = {},
+    private readonly ledger?: ThrottleLedger,
   ) {
     this.limits = { ...DEFAULT_THROTTLE_LIMITS, ...limits };
+  }
+
+  /**
+   * With a ledger: takes the shared failures of the account, the address and
+   * the pair, and the pair's trust, as this process's (every process's
+   * failures are in the ledger, its own too). Call before `attempt`.
+   */
+  async load(account: string, address: string | null | undefined): Promise<void> {
+    if (!this.ledger) return;
+    const now = this.now();
+    const addr = addressKey(address);
+    const pair = pairKey(account, addr);
+    const [lists, trustedUntil] = await Promise.all([
+      this.ledger.failures([ledgerKey.pair(pair), ledgerKey.address(addr), ledgerKey.account(account)], now),
+      this.ledger.trustedUntil(pair, now),
+    ]);
+    const since = now - this.limits.windowMs;
+    const recent = (k: string, keep: number) => (lists.get(k) ?? []).filter((t) => t > since && t <= now).slice(-keep);
+    const put = (map: Map<string, number[]>, key: string, list: number[]) => {
+      map.delete(key);
+      if (list.length) map.set(key, list);
+    };
+    put(this.pairs, pair, recent(ledgerKey.pair(pair), this.limits.perPair));
+    put(this.addresses, addr, recent(ledgerKey.address(addr), this.limits.perAddress));
+    const state = this.accountState(account, now);
+    state.failures = recent(ledgerKey.account(account), this.limits.accountSlowAfter + 32);
+    const delay = this.accountDelay(state.failures.length);
+    if (delay > 0) state.nextSlowedAt = Math.max(state.nextSlowedAt, state.failures.at(-1)! + delay);
+    this.accounts.delete(account);
+    this.accounts.set(account, state);
+    if (trustedUntil !== undefined && trustedUntil > (this.trusted.get(pair) ?? 0)) {
+      this.trusted.delete(pair);
+      this.trusted.set(pair, trustedUntil);
+    }
+    this.bound();
   }
 
   /**
@@ -127,10 +171,15 @@ export class SignInThrottle {
     return { allowed: true };
   }
 
-  /** A wrong password (or unknown account) after an allowed attempt. */
-  failed(account: string, address: string | null | undefined): void {
+  /** A wrong password (or unknown account) after an allowed attempt. With a ledger, await it: it records there too. */
+  failed(account: string, address: string | null | undefined): Promise<void> {
     const now = this.now();
     const addr = addressKey(address);
+    const recorded = this.ledger?.recordFailure(
+      [ledgerKey.pair(pairKey(account, addr)), ledgerKey.address(addr), ledgerKey.account(account)],
+      now,
+      now + this.limits.windowMs,
+    );
     this.push(this.pairs, pairKey(account, addr), now, this.limits.perPair);
     this.push(this.addresses, addr, now, this.limits.perAddress);
     const state = this.accountState(account, now);
@@ -143,6 +192,7 @@ export class SignInThrottle {
     this.accounts.delete(account);
     this.accounts.set(account, state);
     this.bound();
+    return recorded ?? Promise.resolve();
   }
 
   /**
@@ -151,13 +201,15 @@ export class SignInThrottle {
    * The account's and the address's failures stay: an attack on the account
    * does not stop because its owner signed in.
    */
-  succeeded(account: string, address: string | null | undefined): void {
+  succeeded(account: string, address: string | null | undefined): Promise<void> {
     const now = this.now();
     const pair = pairKey(account, addressKey(address));
     this.pairs.delete(pair);
     this.trusted.delete(pair);
     this.trusted.set(pair, now + this.limits.trustMs);
     this.bound();
+    if (!this.ledger) return Promise.resolve();
+    return Promise.all([this.ledger.clear(ledgerKey.pair(pair)), this.ledger.trust(pair, now, now + this.limits.trustMs)]).then(() => undefined);
   }
 
   /** The delay between slowed attempts for an account with `failures` recent failures (0: not slowed). */
@@ -246,3 +298,10 @@ export class SignInThrottle {
 }
 
 const pairKey = (account: string, address: string) => `${account}\u0000${address}`;
+
+/** The three kinds of key, told apart in the ledger. */
+const ledgerKey = {
+  pair: (pair: string) => `pair\u0000${pair}`,
+  address: (address: string) => `address\u0000${address}`,
+  account: (account: string) => `account\u0000${account}`,
+};

@@ -50,10 +50,11 @@ export async function passwordlessSignIn(
   meta: { clientIp: string | null },
 ): Promise<{ bound: BoundUpstream; signIn: UpstreamSignIn; username: string }> {
   const key = `passkey-login:${input.response.id}`;
+  await deps.throttle.load(key, meta.clientIp);
   const decision = deps.throttle.attempt(key, meta.clientIp);
   if (!decision.allowed) refuse('rate_limited', 'passkey sign-in attempts throttled');
-  const fail = (code: RefusalCode, detail: string): never => {
-    deps.throttle.failed(key, meta.clientIp);
+  const fail = async (code: RefusalCode, detail: string): Promise<never> => {
+    await deps.throttle.failed(key, meta.clientIp);
     return refuse(code, detail);
   };
   const challenge = input.flow ? await deps.store.takeEphemeral(CHALLENGE_NS, `login:${input.flow}`, deps.now()) : undefined;
@@ -70,7 +71,7 @@ export async function passwordlessSignIn(
   if (!checked.ok) return fail('invalid_response', `passkey refused: ${String(checked.details.reason)}${checked.details.detail ? `: ${String(checked.details.detail)}` : ''}`);
   const now = await bound.connector.recheck(bound.config as never, user, null, { now: deps.now, log: deps.log, clientIp: meta.clientIp });
   if (now.status !== 'active') return fail('disabled', 'no longer a local account in the configuration');
-  deps.throttle.succeeded(key, meta.clientIp);
+  await deps.throttle.succeeded(key, meta.clientIp);
   return { bound, username: now.identity.username, signIn: { identity: now.identity, amr: [checked.method, 'mfa'], authTime: deps.now() } };
 }
 

@@ -82,6 +82,7 @@ export function audit(kind: AuditInput['kind'], user: User, session: LoginSessio
 
 /** Throttle first: a refused attempt never tests a guess. */
 export async function throttled(deps: MfaDeps, user: User, session: LoginSession | null, meta: Meta): Promise<MfaResult | undefined> {
+  await deps.throttle.load(`mfa:${user.id}`, meta.clientIp);
   const decision = deps.throttle.attempt(`mfa:${user.id}`, meta.clientIp);
   if (decision.allowed) return undefined;
   if (decision.audit) {
@@ -92,7 +93,7 @@ export async function throttled(deps: MfaDeps, user: User, session: LoginSession
 }
 
 export async function failed(deps: MfaDeps, user: User, session: LoginSession | null, meta: Meta, details: Record<string, unknown>): Promise<MfaResult> {
-  deps.throttle.failed(`mfa:${user.id}`, meta.clientIp);
+  await deps.throttle.failed(`mfa:${user.id}`, meta.clientIp);
   await deps.store.appendAudit(audit('mfa.failed', user, session, meta, details), deps.now());
   deps.log.info('second factor refused', { user: user.username, client_ip: meta.clientIp, ...details });
   return { ok: false, reason: 'wrong_code' };
@@ -101,7 +102,7 @@ export async function failed(deps: MfaDeps, user: User, session: LoginSession | 
 export async function elevate(deps: MfaDeps, user: User, session: LoginSession, meta: Meta, method: 'otp' | 'hwk' | 'swk', details: Record<string, unknown>): Promise<void> {
   const amr = amrAfterSecondFactor(session.amr, method);
   await deps.store.elevateLoginSession(session.id, amr, deps.now(), audit('mfa.verified', user, session, meta, { ...details, amr }));
-  deps.throttle.succeeded(`mfa:${user.id}`, meta.clientIp);
+  await deps.throttle.succeeded(`mfa:${user.id}`, meta.clientIp);
   deps.log.info('second factor verified', { user: user.username, client_ip: meta.clientIp, ...details });
 }
 

@@ -217,19 +217,29 @@ export class KeyManager {
       await this.store.retireSigningKeysBefore(plan.signing, plan.signing.activates_at + this.policy.retainMs, now);
       changed = true;
     }
+    // The plan was made from rows read before: the store adds the key only if it is still needed
+    // once it holds the lock every replica takes, so replicas deciding together add one key.
     if (plan.action.kind === 'create_now') {
       await this.createNow(now);
       changed = true;
     } else if (plan.action.kind === 'schedule') {
       const next = await generateSigningKey(this.policy.alg, now, this.kek, plan.action.activatesAt);
-      await this.store.scheduleSigningKey(next, now);
-      this.log.info('next signing key published', { kid: next.kid, alg: next.alg, activates_at: new Date(next.activates_at).toISOString(), reason: plan.action.reason });
+      if (await this.store.addSigningKeyIfNeeded(next, now, { kind: 'next' })) {
+        this.log.info('next signing key published', { kid: next.kid, alg: next.alg, activates_at: new Date(next.activates_at).toISOString(), reason: plan.action.reason });
+      }
       changed = true;
     }
     if (changed) {
       await this.store.deleteExpiredSigningKeys(now);
       rows = await this.store.listSigningKeys();
       plan = planKeys(rows, now, this.policy);
+      if (!plan.signing) {
+        // Another replica made the first key while this one was making its own, and this replica's
+        // `now` is a little earlier than that key's activation (read before it, or a clock behind):
+        // a key made to sign at once signs from when it was made.
+        const madeToSignNow = rows.filter((r) => r.revoked_at === null && r.retired_at === null && r.activates_at <= r.created_at);
+        if (madeToSignNow.length) plan = planKeys(rows, Math.max(now, ...madeToSignNow.map((r) => r.activates_at)), this.policy);
+      }
     }
     await this.load(rows, plan);
   }
@@ -244,8 +254,13 @@ export class KeyManager {
     const scheduled = planKeys(this.rows, now, this.policy).next;
     if (scheduled && scheduled.alg === this.policy.alg) return { kid: scheduled.kid, activatesAt: scheduled.activates_at, alreadyScheduled: true };
     const next = await generateSigningKey(this.policy.alg, now, this.kek, now + this.policy.publishAheadMs);
-    await this.store.scheduleSigningKey(next, now);
+    const added = await this.store.addSigningKeyIfNeeded(next, now, { kind: 'next' });
     await this.sync(now);
+    if (!added) {
+      // Another process (a replica's scheduled rotation, a second `rotate-key`) published one meanwhile.
+      const other = planKeys(this.rows, now, this.policy).next;
+      if (other) return { kid: other.kid, activatesAt: other.activates_at, alreadyScheduled: true };
+    }
     return { kid: next.kid, activatesAt: next.activates_at, alreadyScheduled: false };
   }
 
@@ -275,8 +290,9 @@ export class KeyManager {
 
   private async createNow(now: number): Promise<void> {
     const key = await generateSigningKey(this.policy.alg, now, this.kek);
-    await this.store.activateSigningKey(key, now + this.policy.retainMs, now);
-    this.log.info('new signing key signs now', { kid: key.kid, alg: key.alg });
+    if (await this.store.addSigningKeyIfNeeded(key, now, { kind: 'first', retireExpiresAt: now + this.policy.retainMs })) {
+      this.log.info('new signing key signs now', { kid: key.kid, alg: key.alg });
+    }
   }
 
   /** Private halves an earlier version stored in clear are encrypted in place (compare-and-set). */

@@ -8,10 +8,13 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KeyEncryptionKey } from '../crypto/kek';
+import { KeyManager, type KeyPolicy } from '../oidc/keys';
 import type { AuditInput, LoginSession, SigningKeyRow, Store, User, UserProfile } from './types';
 
 const T0 = Date.UTC(2031, 0, 1);
 const MIN = 60_000;
+const DAY = 24 * 60 * MIN;
 
 const hash = (s: string) => createHash('sha256').update(s).digest('base64url');
 
@@ -37,7 +40,14 @@ const keyRow = (kid: string, now: number): SigningKeyRow => ({
   revoked_at: null,
 });
 
-export function runStoreConformance(name: string, open: () => Promise<Store>): void {
+/**
+ * `openReplicas(n)`: n stores on ONE fresh, migrated database, each with its
+ * own connections (a file opened n times, a schema through n pools), as n
+ * replicas hold it; closing each is the caller's job. Absent (`:memory:`,
+ * which no second connection can see), the replica tests share one store,
+ * which still races their reads and writes.
+ */
+export function runStoreConformance(name: string, open: () => Promise<Store>, openReplicas?: (n: number) => Promise<Store[]>): void {
   describe(`store conformance: ${name}`, () => {
     let store: Store;
     beforeEach(async () => {
@@ -46,6 +56,16 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     afterEach(async () => {
       await store.close();
     });
+
+    /** n handles on one database (the suite's store when the backend has no second connection). */
+    async function replicas(n: number, fn: (stores: Store[]) => Promise<void>): Promise<void> {
+      const stores = openReplicas ? await openReplicas(n) : Array.from({ length: n }, () => store);
+      try {
+        await fn(stores);
+      } finally {
+        if (openReplicas) await Promise.all(stores.map((s) => s.close()));
+      }
+    }
 
     async function session(over: Partial<LoginSession> = {}, user?: User, now = T0): Promise<{ user: User; session: LoginSession }> {
       const u = user ?? (await store.upsertUser(profile(), now));
@@ -614,6 +634,79 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(['k3', 'k1']);
       });
 
+      // Regression: each replica planned from the rows it had read, then wrote: replicas starting
+      // together on an empty database each made a signing key, and published different JWKS.
+      it('adds the first key once when several replicas find none at the same moment', async () => {
+        await replicas(4, async (stores) => {
+          const results = await Promise.all(
+            stores.map((s, i) => s.addSigningKeyIfNeeded(keyRow(`first-${i}`, T0), T0, { kind: 'first', retireExpiresAt: T0 + MIN })),
+          );
+          expect(results.filter(Boolean)).toHaveLength(1);
+          const winner = `first-${results.indexOf(true)}`;
+          for (const s of stores) expect((await s.listSigningKeys()).map((k) => [k.kid, k.retired_at])).toEqual([[winner, null]]);
+          expect((await stores[0]!.listAudit({ limit: 10, kind: 'key.created' })).map((e) => e.details.kid)).toEqual([winner]);
+          // A key that signs is enough; a retired or revoked one is not.
+          expect(await stores[1]!.addSigningKeyIfNeeded(keyRow('late', T0 + MIN), T0 + MIN, { kind: 'first', retireExpiresAt: 0 })).toBe(false);
+          // Nor a replica whose `now` is a little behind the winner's (read before it committed, or a clock behind).
+          expect(await stores[2]!.addSigningKeyIfNeeded(keyRow('behind', T0 - 5000), T0 - 5000, { kind: 'first', retireExpiresAt: 0 })).toBe(false);
+        });
+      });
+
+      it('replicas opening their key managers together on an empty database publish one key, the same JWKS, and one next key when rotation is due', async () => {
+        const kek = (await KeyEncryptionKey.parse(Buffer.alloc(32, 7).toString('base64'), 'test')) as KeyEncryptionKey;
+        const policy: KeyPolicy = { alg: 'ES256', rotationPeriodMs: 30 * DAY, retainMs: 11 * MIN, publishAheadMs: 15 * MIN };
+        await replicas(3, async (stores) => {
+          const managers = await Promise.all(stores.map((s) => KeyManager.open(s, policy, kek, T0)));
+          expect(await stores[0]!.listSigningKeys()).toHaveLength(1);
+          expect(new Set(managers.map((m) => m.jwksJson())).size).toBe(1);
+          expect(new Set(managers.map((m) => m.current().kid)).size).toBe(1);
+          // A replica whose clock is 2 s behind, starting now: it signs with that key and adds none.
+          const behind = await KeyManager.open(stores[0]!, policy, kek, T0 - 2000);
+          expect(behind.current().kid).toBe(managers[0]!.current().kid);
+          expect(behind.jwksJson()).toBe(managers[0]!.jwksJson());
+          expect(await stores[0]!.listSigningKeys()).toHaveLength(1);
+
+          // Every replica's sync finds rotation due at the same moment: one next key is published.
+          const due = T0 + policy.rotationPeriodMs - policy.publishAheadMs;
+          await Promise.all(managers.map((m) => m.sync(due)));
+          const keys = await stores[1]!.listSigningKeys();
+          expect(keys).toHaveLength(2);
+          expect(new Set(managers.map((m) => m.jwksJson())).size).toBe(1);
+          expect((JSON.parse(managers[2]!.jwksJson()) as { keys: unknown[] }).keys).toHaveLength(2);
+          expect(await stores[2]!.listAudit({ limit: 10, kind: 'key.published' })).toHaveLength(1);
+        });
+      });
+
+      it('adds a first key when none can sign any more, retiring what is left', async () => {
+        await store.activateSigningKey(keyRow('old', T0), T0 + 10 * MIN, T0);
+        await store.revokeSigningKey('old', T0 + MIN, audit('key.revoked'));
+        const pending = { ...keyRow('pending', T0 + MIN), activates_at: T0 + 30 * MIN };
+        await store.scheduleSigningKey(pending, T0 + MIN);
+        // Published, but not signing before T0 + 30 min: no key signs now.
+        expect(await store.addSigningKeyIfNeeded(keyRow('now', T0 + 2 * MIN), T0 + 2 * MIN, { kind: 'first', retireExpiresAt: T0 + 40 * MIN })).toBe(true);
+        expect((await store.listSigningKeys()).map((k) => [k.kid, k.retired_at, k.revoked_at]).sort()).toEqual([
+          ['now', null, null],
+          ['old', null, T0 + MIN],
+          ['pending', T0 + 2 * MIN, null],
+        ]);
+      });
+
+      it('publishes the next key once when several replicas find rotation due together; another algorithm is not the next key', async () => {
+        const now = T0 + 60 * MIN;
+        const next = (kid: string, alg = 'ES256') => ({ ...keyRow(kid, now), alg, activates_at: now + 15 * MIN });
+        await replicas(3, async (stores) => {
+          await stores[0]!.activateSigningKey(keyRow('k1', T0), 0, T0);
+          const results = await Promise.all(stores.map((s, i) => s.addSigningKeyIfNeeded(next(`next-${i}`), now, { kind: 'next' })));
+          expect(results.filter(Boolean)).toHaveLength(1);
+          expect((await stores[2]!.listSigningKeys()).map((k) => k.kid).sort()).toEqual(['k1', `next-${results.indexOf(true)}`]);
+          expect(await stores[0]!.listAudit({ limit: 10, kind: 'key.published' })).toHaveLength(1);
+          // A pending key of another algorithm does not count as the next key of this one.
+          expect(await stores[1]!.addSigningKeyIfNeeded(next('rsa', 'RS256'), now, { kind: 'next' })).toBe(true);
+          // Once the next key signs, it is no longer "next": the following rotation may publish one.
+          expect(await stores[2]!.addSigningKeyIfNeeded(next('later'), now + 15 * MIN, { kind: 'next' })).toBe(true);
+        });
+      });
+
       it('replaces a private half only if it still holds the expected value', async () => {
         await store.activateSigningKey(keyRow('k1', T0), 0, T0);
         const clear = keyRow('k1', T0).private_jwk;
@@ -746,6 +839,20 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         expect(await store.replaceEphemeral('device', 'd', 'pending', 'approved', T0)).toBe(true);
         expect(await store.getEphemeral('device', 'd', T0)).toBe('approved');
         expect(await store.replaceEphemeral('device', 'd', 'approved', 'used', T0 + MIN)).toBe(false);
+      });
+
+      it('lists the live records of one namespace, and deletes a namespace whole', async () => {
+        await store.putEphemeral('fail:a', 'k2', '2', T0 + 2 * MIN, T0);
+        await store.putEphemeral('fail:a', 'k1', '1', T0 + MIN, T0);
+        await store.putEphemeral('fail:a', 'gone', '0', T0 + 1, T0);
+        await store.putEphemeral('fail:b', 'k1', 'other', T0 + MIN, T0);
+        expect(await store.listEphemeral('fail:a', T0 + 1)).toEqual([
+          { key: 'k1', value: '1', expires_at: T0 + MIN },
+          { key: 'k2', value: '2', expires_at: T0 + 2 * MIN },
+        ]);
+        expect(await store.deleteEphemeralNamespace('fail:a')).toBe(3);
+        expect(await store.listEphemeral('fail:a', T0)).toEqual([]);
+        expect(await store.listEphemeral('fail:b', T0)).toEqual([{ key: 'k1', value: 'other', expires_at: T0 + MIN }]);
       });
 
       it('prunes expired records and keeps live ones', async () => {

@@ -17,6 +17,7 @@ import type {
   RestoreCounts,
   RevokeReason,
   RotateResult,
+  SigningKeyNeed,
   SigningKeyRow,
   Store,
   User,
@@ -303,8 +304,20 @@ export class KyselyStore implements Store {
     });
   }
 
-  async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.longDb, provider: migrationProvider, migrationTableName: 'kubegate_migrations', migrationLockTableName: 'kubegate_migrations_lock' });
+  /**
+   * `schema`: where the migration tables live, when the database has schemas
+   * (PostgreSQL: the current one). Named, because Kysely's Migrator otherwise
+   * looks for its tables in EVERY schema: a second Kubegate schema in the same
+   * database (a test's, another install's) made it skip creating its own.
+   */
+  async migrate(schema?: string): Promise<void> {
+    const migrator = new Migrator({
+      db: this.longDb,
+      provider: migrationProvider,
+      migrationTableName: 'kubegate_migrations',
+      migrationLockTableName: 'kubegate_migrations_lock',
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {
@@ -605,9 +618,53 @@ export class KyselyStore implements Store {
   }
 
   async scheduleSigningKey(next: SigningKeyRow, now: number): Promise<void> {
-    await this.transact(this.db, async (trx) => {
-      await trx.insertInto('signing_keys').values(next).execute();
-      await this.audit(trx, { kind: 'key.published', details: { kid: next.kid, alg: next.alg, activates_at: next.activates_at } }, now);
+    await this.transact(this.db, (trx) => this.publishIn(trx, next, now));
+  }
+
+  private async publishIn(trx: Transaction<Database>, next: SigningKeyRow, now: number): Promise<void> {
+    await trx.insertInto('signing_keys').values(next).execute();
+    await this.audit(trx, { kind: 'key.published', details: { kid: next.kid, alg: next.alg, activates_at: next.activates_at } }, now);
+  }
+
+  /**
+   * Makes the key schedule's check-then-write one step among every process
+   * of the database, for the rest of `trx`. Nothing to do here: SQLite runs
+   * one write transaction at a time (BEGIN IMMEDIATE on the writer, whose
+   * reads see every commit before it); PostgresStore takes an advisory lock.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  protected async lockSigningKeys(trx: Transaction<Database>): Promise<void> {}
+
+  async addSigningKeyIfNeeded(next: SigningKeyRow, now: number, need: SigningKeyNeed): Promise<boolean> {
+    return this.transact(this.db, async (trx) => {
+      await this.lockSigningKeys(trx);
+      // Rows written before activates_at existed sign from their creation (as toKey reads them).
+      let q = trx
+        .selectFrom('signing_keys')
+        .select('kid')
+        .where('revoked_at', 'is', null);
+      q =
+        need.kind === 'first'
+          ? // A key that signs at `now` (activated, not retired by then), or one another process made to
+            // sign at once: its activation may be a little after `now` when that process's clock is
+            // ahead, or when `now` was read before it committed.
+            q
+              .where((eb) =>
+                eb.or([
+                  eb(eb.fn.coalesce('activates_at', 'created_at'), '<=', now),
+                  eb(eb.fn.coalesce('activates_at', 'created_at'), '<=', eb.ref('created_at')),
+                ]),
+              )
+              .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', now)]))
+          : // A key of this algorithm that will sign after `now` (not retired before it activates).
+            q
+              .where('alg', '=', next.alg)
+              .where((eb) => eb(eb.fn.coalesce('activates_at', 'created_at'), '>', now))
+              .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', eb.fn.coalesce('activates_at', 'created_at'))]));
+      if ((await q.limit(1).execute()).length > 0) return false;
+      if (need.kind === 'first') await this.activateIn(trx, next, need.retireExpiresAt, now);
+      else await this.publishIn(trx, next, now);
+      return true;
     });
   }
 
@@ -719,6 +776,23 @@ export class KyselyStore implements Store {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  async listEphemeral(ns: string, now: number): Promise<Array<{ key: string; value: string; expires_at: number }>> {
+    const rows = await this.db
+      .selectFrom('ephemeral')
+      .select(['key', 'value', 'expires_at'])
+      .where('ns', '=', ns)
+      .where('expires_at', '>', now)
+      .orderBy('expires_at')
+      .orderBy('key')
+      .execute();
+    return rows.map((r) => ({ key: r.key, value: r.value, expires_at: num(r.expires_at) }));
+  }
+
+  async deleteEphemeralNamespace(ns: string): Promise<number> {
+    const r = await this.db.deleteFrom('ephemeral').where('ns', '=', ns).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   async listMfaFactors(userId: string): Promise<MfaFactor[]> {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bodyOf, MINUTE, openTestEnv, SECOND, TestClock, type TestEnv, type TokenSuccess } from '../../test/support/fixtures';
@@ -60,7 +61,24 @@ async function freshStore(o: PostgresStoreOptions = {}): Promise<PostgresStore> 
   return store;
 }
 
-runStoreConformance('postgres', () => freshStore());
+runStoreConformance(
+  'postgres',
+  () => freshStore(),
+  async (n) => {
+    // Several replicas: one schema, a pool each. The first opened drops the schema when it closes, after the others.
+    const schema = await freshSchema();
+    const stores = await Promise.all(Array.from({ length: n }, () => inSchema(schema)));
+    let open = n;
+    for (const s of stores) {
+      const close = s.close.bind(s);
+      s.close = async () => {
+        await close();
+        if (--open === 0) await dropSchema(schema);
+      };
+    }
+    return stores;
+  },
+);
 
 const hash = (s: string) => createHash('sha256').update(s).digest('base64url');
 const T = Date.UTC(2031, 0, 1);
@@ -268,6 +286,40 @@ describe('postgres store: unavailable', () => {
       expect(await store.listFamilies({})).toEqual([]);
     } finally {
       locker.release();
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+});
+
+describe('postgres store: connections lost while checked out', () => {
+  // Regression: pg emits 'error' on a client whose server goes away, and the pool listens only on
+  // idle clients; a connection lost while checked out (inside a transaction, between statements;
+  // PostgreSQL restarted) was an uncaught exception that ended the process.
+  it('survives a connection terminated while checked out, between statements, and recovers on a new one', async () => {
+    const schema = await freshSchema();
+    const app = `kubegate_test_${randomBytes(4).toString('hex')}`;
+    const store = await inSchema(schema, { applicationName: app });
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const db = (store as unknown as { db: Kysely<unknown> }).db;
+      const err = await db
+        .transaction()
+        .execute(async (trx) => {
+          await sql`select 1`.execute(trx);
+          await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [app]);
+          // The server has closed the socket while this transaction holds the connection, idle.
+          await new Promise((r) => setTimeout(r, 300));
+          await sql`select 1`.execute(trx);
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(uncaught).toEqual([]);
+      expect(await store.listFamilies({})).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
       await store.close();
       await dropSchema(schema);
     }

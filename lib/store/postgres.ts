@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { CompiledQuery, Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
 import pg from 'pg';
 import { storeUnavailable, StoreUnavailableError } from './errors';
 import { KyselyStore, type AuditListener, type Database as Schema } from './kysely-store';
@@ -23,6 +23,13 @@ const PROBE_BOUND_MS = 1000;
  * do) and test schemas side by side do not wait for each other.
  */
 export const MIGRATION_LOCK_KEY_SQL = "hashtextextended('kubegate.migrate:' || current_database() || '.' || current_schema(), 0)";
+
+/**
+ * The transaction-scoped advisory lock around the key schedule's
+ * check-then-write (Store.addSigningKeyIfNeeded): replicas starting together
+ * on an empty database, or finding rotation due at the same sync, add one key.
+ */
+export const SIGNING_KEYS_LOCK_KEY_SQL = "hashtextextended('kubegate.signing_keys:' || current_database() || '.' || current_schema(), 0)";
 
 export interface PostgresStoreOptions {
   /** Connections this process keeps at most (`storage.postgres.pool_size`). */
@@ -105,6 +112,13 @@ function mappedPool(pool: pg.Pool): PostgresPool {
         throw storeErrorFromPostgres(err);
       }
       let broken = false;
+      // pg emits 'error' on a client whose server went away (a restart, a terminated backend) even
+      // while a query is failing with it, and the pool listens only on idle clients: without this,
+      // a connection lost while checked out would be an uncaught exception that ends the process.
+      const lost = () => {
+        broken = true;
+      };
+      client.on('error', lost);
       return {
         async query(text: string, parameters: ReadonlyArray<unknown>) {
           try {
@@ -116,6 +130,7 @@ function mappedPool(pool: pg.Pool): PostgresPool {
           }
         },
         release() {
+          client.removeListener('error', lost);
           client.release(broken || undefined);
         },
       } as unknown as PostgresPoolClient;
@@ -182,12 +197,22 @@ export class PostgresStore extends KyselyStore {
     await this.longDb.connection().execute(async (conn) => {
       await sql`select pg_advisory_lock(${sql.raw(MIGRATION_LOCK_KEY_SQL)})`.execute(conn);
       try {
-        await new KyselyStore(conn).migrate();
+        const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(conn);
+        await new KyselyStore(conn).migrate(rows[0]?.schema);
       } finally {
         // Also released if the connection dies: a crashed replica never leaves it held.
         await sql`select pg_advisory_unlock(${sql.raw(MIGRATION_LOCK_KEY_SQL)})`.execute(conn);
       }
     });
+  }
+
+  /**
+   * Held until the transaction ends; the check that follows is a new
+   * statement, so under READ COMMITTED it sees whatever the previous holder
+   * committed.
+   */
+  protected override async lockSigningKeys(trx: Transaction<Schema>): Promise<void> {
+    await sql`select pg_advisory_xact_lock(${sql.raw(SIGNING_KEYS_LOCK_KEY_SQL)})`.execute(trx);
   }
 
   /** One transaction per grouped write; with a budget, the server bounds its statements to it. */

@@ -13,7 +13,16 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const tmpFile = () => path.join(tmp, `${randomUUID()}`, 'kubegate.db');
 
 runStoreConformance('sqlite :memory:', () => openSqliteStore(':memory:'));
-runStoreConformance('sqlite file', () => openSqliteStore(tmpFile(), { synchronous: 'normal' }));
+runStoreConformance(
+  'sqlite file',
+  () => openSqliteStore(tmpFile(), { synchronous: 'normal' }),
+  async (n) => {
+    // Several processes on one file: each its own reader and writer thread.
+    const file = tmpFile();
+    const first = await openSqliteStore(file, { synchronous: 'normal' });
+    return [first, ...(await Promise.all(Array.from({ length: n - 1 }, () => openSqliteStore(file, { synchronous: 'normal' }))))];
+  },
+);
 
 /** Every text value in every table of a SQLite file. */
 function allText(file: string): string[] {

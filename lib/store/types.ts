@@ -230,6 +230,9 @@ export interface NewFamily {
 
 export type RotateResult = 'rotated' | 'already_used';
 
+/** Which key Store.addSigningKeyIfNeeded adds: one to sign now (retiring the others), or the next one. */
+export type SigningKeyNeed = { kind: 'first'; retireExpiresAt: number } | { kind: 'next' };
+
 /** What an upstream re-check found, as the store records it (Store.recordRecheck). */
 export type RecheckRecord =
   /**
@@ -339,6 +342,20 @@ export interface Store {
   /** Inserts `next`, published now and signing from its `activates_at`; audits `key.published`. */
   scheduleSigningKey(next: SigningKeyRow, now: number): Promise<void>;
   /**
+   * The key schedule's writes that must happen once, however many replicas
+   * decide them at the same moment: under a lock every process of this
+   * database takes (PostgreSQL: a transaction-scoped advisory lock; SQLite:
+   * the one write transaction at a time), checks that the store still needs
+   * a key, and only then writes `next`, with its audit event:
+   * - `first`: no key can sign at `now` (first start on an empty database, or
+   *   every key withdrawn): as activateSigningKey;
+   * - `next`: no key of `next.alg` is published to start signing after `now`:
+   *   as scheduleSigningKey.
+   * False, writing nothing, when the key is no longer needed (another
+   * process made it first): the caller reads the keys again.
+   */
+  addSigningKeyIfNeeded(next: SigningKeyRow, now: number, need: SigningKeyNeed): Promise<boolean>;
+  /**
    * Records that `successor` started signing at its `activates_at`: every
    * unretired, unrevoked key that activated before it gets retired_at =
    * that time and `expiresAt`. Idempotent (the first caller audits `key.rotated`);
@@ -376,6 +393,10 @@ export interface Store {
   takeEphemeral(ns: string, key: string, now: number): Promise<string | undefined>;
   /** Compare-and-set on a live record's value (e.g. a device code moving from pending to approved). */
   replaceEphemeral(ns: string, key: string, expected: string, next: string, now: number): Promise<boolean>;
+  /** Every live record of a namespace (shared counters: one record per event, e.g. sign-in failures). */
+  listEphemeral(ns: string, now: number): Promise<Array<{ key: string; value: string; expires_at: number }>>;
+  /** Deletes every record of a namespace; returns how many. */
+  deleteEphemeralNamespace(ns: string): Promise<number>;
 
   /** Second factors (lib/mfa/). Every change is written with its audit event in one transaction. */
   listMfaFactors(userId: string): Promise<MfaFactor[]>;

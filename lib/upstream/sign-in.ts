@@ -99,6 +99,7 @@ export async function passwordSignIn(deps: SignInDeps, bound: BoundUpstream, raw
   const { username, password } = parsed.data;
   const upstream = bound.config.id;
   const account = `${upstream}:${username.toLowerCase()}`;
+  await deps.throttle.load(account, meta.clientIp);
   const decision = deps.throttle.attempt(account, meta.clientIp);
   if (!decision.allowed) {
     deps.metrics?.signIn(upstream, 'rate_limited');
@@ -124,11 +125,11 @@ export async function passwordSignIn(deps: SignInDeps, bound: BoundUpstream, raw
   } catch (err) {
     const refusal = asRefusal(err);
     // Only a wrong password counts against the budget; an unreachable directory is not a guess.
-    if (refusal.code === 'bad_credentials' || refusal.code === 'disabled') deps.throttle.failed(account, meta.clientIp);
+    if (refusal.code === 'bad_credentials' || refusal.code === 'disabled') await deps.throttle.failed(account, meta.clientIp);
     await auditRefusal(deps, upstream, refusal, meta, username);
     throw new SignInRefused(refusal.code);
   }
-  deps.throttle.succeeded(account, meta.clientIp);
+  await deps.throttle.succeeded(account, meta.clientIp);
   return openLoginSession(deps, bound.config, signIn, meta);
 }
 
