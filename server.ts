@@ -16,7 +16,7 @@ import { formActionOrigins } from './lib/upstream/registry';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
 import { bootRuntime, setRuntime } from './lib/runtime-global';
 import { createMetricsServer } from './lib/metrics';
-import { createLogger, flushLogs, parseLevel } from './lib/util/log';
+import { createLogger, flushLogs, parseLevel, routeConsoleToLog } from './lib/util/log';
 
 const dev = process.argv.includes('--dev');
 (process.env as Record<string, string | undefined>).NODE_ENV ??= dev ? 'development' : 'production';
@@ -32,6 +32,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger({ level });
+  // stdout is JSON lines only in production (Next.js prints start-up notes with console.log).
+  if (!dev) routeConsoleToLog(log);
   const { rt, location, issuerNotice } = await bootRuntime({ log });
   const { config } = rt;
   setRuntime(rt);

@@ -131,7 +131,7 @@ const TlsSchema = z.strictObject({
   /** PEM private key of that certificate. */
   key_file: z.string().min(1, 'must be the path of a PEM private key file'),
   min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
-  /** How often the files are checked for a change (their modification time, size and inode). */
+  /** How often the files are read to see whether they changed. */
   reload_interval: duration('reload_interval', 1, 3600).default(5),
 });
 

@@ -53,11 +53,21 @@ export function createGracefulShutdown(opts: ShutdownOptions): GracefulShutdown 
   let draining = false;
   let stopping: Promise<{ cut: number }> | undefined;
 
+  // Responses not yet written when the drain begins get `Connection: close` too, so no client
+  // sends another request on a connection that is about to close.
+  const open = new Set<http.ServerResponse>();
+  const forget = function (this: http.ServerResponse) {
+    open.delete(this);
+  };
   const wrap =
     (inner: http.RequestListener): http.RequestListener =>
     (req, res) => {
       // A request that arrived on an open connection during the drain is served, and its connection ends after it.
       if (draining) res.setHeader('connection', 'close');
+      else {
+        open.add(res);
+        res.once('close', forget);
+      }
       inner(req, res);
     };
 
@@ -72,6 +82,8 @@ export function createGracefulShutdown(opts: ShutdownOptions): GracefulShutdown 
         log.warn('shutdown: stopping a helper failed', { error: err });
       }
     }
+    for (const res of open) if (!res.headersSent) res.setHeader('connection', 'close');
+    open.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     // A connection whose response has just ended (written before the drain began) falls idle now and then.

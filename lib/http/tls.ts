@@ -8,7 +8,7 @@
  * that does not load (half written, key and certificate that do not match,
  * not PEM) is logged and the old one keeps serving.
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import fs from 'node:fs';
 import { ConfigError } from '../config/load';
@@ -85,11 +85,14 @@ export function secureOptions(pair: TlsPair, tls: Pick<TlsSettings, 'min_version
   return { cert: pair.cert, key: pair.key, minVersion: tls.min_version };
 }
 
-/** The files' identity: a change of content shows as a change of mtime, size or inode (a Secret's symlink swap too). */
+/**
+ * A file's content digest: any change shows, whatever its modification time
+ * (a Secret's symlink swap, a copy within the same clock tick). The files are
+ * a few KiB, read every few seconds.
+ */
 function stamp(file: string): string {
   try {
-    const s = fs.statSync(file);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+    return createHash('sha256').update(fs.readFileSync(file)).digest('base64');
   } catch (err) {
     return `missing:${(err as NodeJS.ErrnoException).code ?? ''}`;
   }

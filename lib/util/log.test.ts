@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, parseLevel, redact, type Level } from './log';
+import { createLogger, parseLevel, redact, routeConsoleToLog, type Level } from './log';
 
 function capture(level?: Level) {
   const lines: string[] = [];
@@ -115,5 +115,23 @@ describe('log redaction on pino: what reaches the output', () => {
     expect(parseLevel('DEBUG')).toBe('debug');
     expect(parseLevel('warn')).toBe('warn');
     expect(parseLevel('verbose')).toBeUndefined();
+  });
+});
+
+describe('routeConsoleToLog', () => {
+  it('turns console.log and console.info into JSON info lines without colour codes', () => {
+    const saved = { log: console.log, info: console.info };
+    const { log, parsed } = capture();
+    try {
+      routeConsoleToLog(log);
+      console.log('\u001b[32m✓\u001b[39m Running next.config.js took %dms', 115);
+      console.info({ a: 1 });
+    } finally {
+      Object.assign(console, saved);
+    }
+    expect(parsed()).toEqual([
+      expect.objectContaining({ level: 'info', msg: '✓ Running next.config.js took 115ms', source: 'console' }),
+      expect.objectContaining({ level: 'info', msg: '{ a: 1 }', source: 'console' }),
+    ]);
   });
 });

@@ -11,6 +11,7 @@
  * so the two never interleave inside a line; `flushLogs()` writes what is
  * buffered before the process exits (pino also does on `exit`).
  */
+import { format } from 'node:util';
 import pino, { type DestinationStream } from 'pino';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -139,3 +140,16 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
+
+/**
+ * In production, stdout carries JSON lines only: what libraries print with
+ * console.log / console.info (Next.js's start-up notes) becomes an `info`
+ * line, colour codes removed. console.warn and console.error stay on stderr.
+ */
+export function routeConsoleToLog(log: Logger): void {
+  const line = (args: unknown[]) => format(...args).replace(ANSI, '').trim();
+  console.log = (...args: unknown[]) => log.info(line(args), { source: 'console' });
+  console.info = console.log;
+}
