@@ -122,8 +122,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     {
       level: opts.level ?? 'info',
       base: undefined,
-      messageKey: 'msg',
-      timestamp: pino.stdTimeFunctions.isoTime,
+      // The time is written after the message (below), so a line reads `{"level","msg","time",...}` as before pino.
+      timestamp: false,
       formatters: {
         level: (label) => ({ level: label }),
         log: (fields) => redact(fields),
@@ -133,14 +133,15 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     destination,
   );
   const at = (level: Level) => (msg: string, fields?: Record<string, unknown>) => {
-    if (fields) p[level](fields, msg);
-    else p[level](msg);
+    if (!p.isLevelEnabled(level)) return;
+    p[level]({ msg, time: new Date().toISOString(), ...fields });
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+// eslint-disable-next-line no-control-regex -- the ESC of terminal colour codes is what is removed
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 /**
@@ -150,6 +151,8 @@ const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
  */
 export function routeConsoleToLog(log: Logger): void {
   const line = (args: unknown[]) => format(...args).replace(ANSI, '').trim();
+  /* eslint-disable no-console -- replacing them is the point */
   console.log = (...args: unknown[]) => log.info(line(args), { source: 'console' });
   console.info = console.log;
+  /* eslint-enable no-console */
 }
