@@ -1,6 +1,6 @@
 /**
  * Structured JSON-lines logging on pino. Any field whose name looks like it
- * could hold a credential is replaced before the line is written (nested
+ * could hold a credential is replaced before pino sees the line (nested
  * objects, arrays and error objects too), and a last pass over each line
  * replaces anything shaped like one of Kubegate's tokens or a JWT wherever
  * it sits (an error message, a stack): tokens never reach a log, even by
@@ -40,11 +40,27 @@ export function scrubTokens(line: string): string {
   return line.replace(TOKEN_SHAPE, REDACTED);
 }
 
+/** Field names repeat from line to line: their verdict is remembered (a bounded number of them). */
+const verdicts = new Map<string, boolean>();
+function secretKey(k: string): boolean {
+  let v = verdicts.get(k);
+  if (v === undefined) {
+    v = SECRET_KEY.test(k);
+    if (verdicts.size < 4096) verdicts.set(k, v);
+  }
+  return v;
+}
+
 export function redact(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields)) {
+  return redactInto({}, fields, depth);
+}
+
+function redactInto(out: Record<string, unknown>, fields: Record<string, unknown>, depth: number): Record<string, unknown> {
+  for (const k in fields) {
+    if (!Object.prototype.hasOwnProperty.call(fields, k)) continue;
+    const v = fields[k];
     if (v === undefined) continue;
-    out[k] = SECRET_KEY.test(k) ? REDACTED : redactNested(v, depth + 1);
+    out[k] = secretKey(k) ? REDACTED : v === null || typeof v !== 'object' ? v : redactNested(v, depth + 1);
   }
   return out;
 }
@@ -126,7 +142,6 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       timestamp: false,
       formatters: {
         level: (label) => ({ level: label }),
-        log: (fields) => redact(fields),
       },
       hooks: { streamWrite: scrubTokens },
     },
@@ -134,7 +149,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   );
   const at = (level: Level) => (msg: string, fields?: Record<string, unknown>) => {
     if (!p.isLevelEnabled(level)) return;
-    p[level]({ msg, time: new Date().toISOString(), ...fields });
+    // Redacted here, into the object pino writes: one copy of the fields.
+    const line: Record<string, unknown> = { msg, time: new Date().toISOString() };
+    p[level](fields ? redactInto(line, fields, 0) : line);
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
