@@ -9,12 +9,14 @@ import { ConfigError } from './lib/config/load';
 import { createProxyTrust } from './lib/http/client-address';
 import { createBoundedServer, serverLimitsFromConfig } from './lib/http/http-server';
 import { createIssuerListener } from './lib/http/node-adapter';
+import { createGracefulShutdown } from './lib/http/shutdown';
+import { tlsAtStart, watchTlsFiles } from './lib/http/tls';
 import { canonicalRedirect, isOwnRedirectRender, stampPortalRequest } from './lib/http/portal-request';
 import { formActionOrigins } from './lib/upstream/registry';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
 import { bootRuntime, setRuntime } from './lib/runtime-global';
 import { createMetricsServer } from './lib/metrics';
-import { createLogger } from './lib/util/log';
+import { createLogger, flushLogs, parseLevel, routeConsoleToLog } from './lib/util/log';
 
 const dev = process.argv.includes('--dev');
 (process.env as Record<string, string | undefined>).NODE_ENV ??= dev ? 'development' : 'production';
@@ -24,10 +26,21 @@ const here = import.meta.dirname;
 const projectDir = path.basename(here) === 'dist' ? path.dirname(here) : here;
 
 async function main(): Promise<void> {
-  const log = createLogger({ level: process.env.LOG_LEVEL === 'debug' ? 'debug' : 'info' });
+  const level = parseLevel(process.env.LOG_LEVEL);
+  if (!level) {
+    process.stderr.write(`kubegate: LOG_LEVEL must be one of debug, info, warn, error (got ${JSON.stringify(process.env.LOG_LEVEL)})\n`);
+    process.exit(2);
+  }
+  const log = createLogger({ level });
+  // stdout is JSON lines only in production (Next.js prints start-up notes with console.log).
+  if (!dev) routeConsoleToLog(log);
   const { rt, location, issuerNotice } = await bootRuntime({ log });
   const { config } = rt;
   setRuntime(rt);
+  // Native TLS (server.tls): the pair is checked before anything listens; lib/http/tls.ts.
+  const tlsSettings = config.server.tls;
+  const tls = tlsSettings ? tlsAtStart(tlsSettings, location.file) : undefined;
+  const shutdown = createGracefulShutdown({ graceMs: config.server.shutdown_grace * 1000, log });
 
   const port = Number(process.env.PORT ?? 3000);
   const host = process.env.HOST ?? 'localhost';
@@ -37,7 +50,12 @@ async function main(): Promise<void> {
   const handle = app.getRequestHandler();
   const proxy = createProxyTrust(config.server.trust_proxy);
   const issuerUrl = new URL(config.issuer.url);
-  const issuer = createIssuerListener(createIssuerRoutes(rt.issuerDeps), { log, proxy, bodyTimeoutMs: config.server.timeouts.body * 1000 });
+  const issuer = createIssuerListener(createIssuerRoutes({ ...rt.issuerDeps, shuttingDown: () => shutdown.draining }), {
+    log,
+    proxy,
+    bodyTimeoutMs: config.server.timeouts.body * 1000,
+    accessLog: config.log.access,
+  });
   const portal = {
     https: config.issuer.url.startsWith('https:'),
     dev,
@@ -45,7 +63,7 @@ async function main(): Promise<void> {
     formActionOrigins: formActionOrigins(config),
     forwarded: canonicalForwardedHeaders(config.issuer.url),
   };
-  const server = createBoundedServer((req, res) => {
+  const server = createBoundedServer(shutdown.wrap((req, res) => {
     if (issuer(req, res)) return;
     // The portal has one origin: a request under another host name goes there.
     const redirect = isOwnRedirectRender(req, { host, port }) ? undefined : canonicalRedirect(req, { issuer: issuerUrl, proxy });
@@ -56,7 +74,8 @@ async function main(): Promise<void> {
     }
     stampPortalRequest(req, res, portal);
     void handle(req, res);
-  }, serverLimitsFromConfig(config.server));
+  }), serverLimitsFromConfig(config.server), tls?.options);
+  const tlsReloader = tlsSettings ? watchTlsFiles(server as { setSecureContext: (o: object) => void }, tlsSettings, log) : undefined;
   server.on('error', (err: NodeJS.ErrnoException) => {
     const why = err.code === 'EADDRINUSE' ? 'the address is already in use (set PORT to another port)' : err.code === 'EACCES' ? 'permission denied' : err.message;
     process.stderr.write(`kubegate: cannot listen on ${host}:${port}: ${why}\n`);
@@ -77,7 +96,12 @@ async function main(): Promise<void> {
     metricsServer.listen(mport, mhost, () => log.info('metrics listening', { url: `http://${mhost}:${mport}/metrics` }));
   }
   server.listen(port, host, () => {
-    log.info('kubegate listening', { url: `http://${host}:${port}`, issuer: config.issuer.url, config: location.file });
+    log.info('kubegate listening', {
+      url: `${tls ? 'https' : 'http'}://${host}:${port}`,
+      issuer: config.issuer.url,
+      config: location.file,
+      ...(tls ? { tls_certificate: tls.summary } : {}),
+    });
     process.stderr.write(issuerNotice + '\n');
     if (location.generated) {
       const { username, password } = location.generated;
@@ -96,22 +120,16 @@ async function main(): Promise<void> {
     }
   });
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('shutting down', { signal });
-    // Stop taking connections, give open requests a moment, then close the
-    // runtime (which writes pending audit rows) before the store goes.
-    metricsServer?.close();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
-    void Promise.race([closed, grace])
-      .then(() => Promise.race([rt.close(), new Promise<void>((resolve) => setTimeout(resolve, 3000).unref())]))
-      .catch((err: unknown) => log.error('shutdown failed', { error: String(err) }))
-      .finally(() => process.exit(0));
-  };
+  // Graceful shutdown (lib/http/shutdown.ts): /readyz fails at once, open requests finish within
+  // server.shutdown_grace, then the runtime writes pending audit rows and the store closes.
+  const stop = (signal: string) =>
+    void shutdown
+      .stop(signal, { server, closeRuntime: () => rt.close(), alsoStop: [() => metricsServer?.close(), () => tlsReloader?.stop()] })
+      .catch((err: unknown) => log.error('shutdown failed', { error: err }))
+      .finally(() => {
+        flushLogs();
+        process.exit(0);
+      });
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }

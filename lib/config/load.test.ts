@@ -12,6 +12,7 @@ const SERVER_DEFAULTS = {
   timeouts: { headers: 10, body: 10, request: 30 },
   max_connections: 1000,
   token_rate_limit: { per_credential: { burst: 30, per_minute: 30 }, per_address_failures: { burst: 120, per_minute: 120 } },
+  shutdown_grace: 10,
 };
 
 let dir: string;
@@ -95,6 +96,7 @@ describe('parseConfig: the full example', () => {
     expect(c.storage).toEqual({ sqlite: { path: path.join(dir, 'kubegate.db'), synchronous: 'full', busy_timeout: 3 } });
     expect(c.audit).toEqual({ retention: 90 * 86400, stdout: true });
     expect(c.server).toEqual(SERVER_DEFAULTS);
+    expect(c.log).toEqual({ access: true });
     expect(c.branding).toEqual({ title: 'Kubegate' });
     expect([c.clusters, c.upstreams, c.users]).toEqual([[], [], []]);
   });
@@ -492,6 +494,31 @@ describe('parseConfig: storage and audit settings', () => {
 
   it('accepts a zero write bound (refuse at once when the database is locked)', () => {
     expect(parse(minimalYaml('    busy_timeout: 0\n')).storage.sqlite!.busy_timeout).toBe(0);
+  });
+});
+
+describe('parseConfig: server TLS, shutdown and logs', () => {
+  it('resolves the TLS files against the config directory and fills in the defaults', () => {
+    const c = parse(minimalYaml('server:\n  tls: {cert_file: tls/tls.crt, key_file: /etc/kubegate/tls.key}\n  shutdown_grace: 20s\nlog: {access: false}\n'));
+    expect(c.server.tls).toEqual({ cert_file: path.join(dir, 'tls/tls.crt'), key_file: '/etc/kubegate/tls.key', min_version: 'TLSv1.2', reload_interval: 5 });
+    expect(c.server.shutdown_grace).toBe(20);
+    expect(c.log).toEqual({ access: false });
+  });
+
+  it('names the TLS and shutdown fields that are wrong', () => {
+    expect(problemsOf(minimalYaml('server:\n  tls: {cert_file: "", min_version: TLSv1.1, reload_interval: 0}\n  shutdown_grace: 10m\nlog: {acces: true}\n'))).toEqual([
+      'server.shutdown_grace: must be between 0s and 300s (got 600s)',
+      'server.tls.cert_file: must be the path of a PEM certificate file',
+      'server.tls.key_file: Invalid input: expected string, received undefined',
+      'server.tls.min_version: Invalid option: expected one of "TLSv1.2"|"TLSv1.3"',
+      'server.tls.reload_interval: must be between 1s and 3600s (got 0s)',
+      'log.acces: unknown key',
+    ]);
+  });
+
+  it('refuses TLS with an http issuer: the server would answer https at an http URL', () => {
+    const text = minimalYaml('server:\n  tls: {cert_file: a.crt, key_file: a.key}\n').replace('https://kubegate.example.com', 'http://127.0.0.1:8443');
+    expect(problemsOf(text)).toEqual([expect.stringMatching(/^server\.tls: is set but issuer\.url is http:\/\//)]);
   });
 });
 

@@ -150,7 +150,11 @@ export function parseConfig(text: string, opts: ParseOptions): ResolvedConfig {
     : withPostgresCa(config.storage, baseDir);
   const kekFile = config.secrets.key_encryption_key_file;
   const secrets = kekFile === undefined ? config.secrets : { key_encryption_key_file: path.resolve(baseDir, kekFile) };
-  return { ...config, issuer, storage, clusters, secrets };
+  const tls = config.server.tls;
+  const server = tls
+    ? { ...config.server, tls: { ...tls, cert_file: path.resolve(baseDir, tls.cert_file), key_file: path.resolve(baseDir, tls.key_file) } }
+    : config.server;
+  return { ...config, issuer, storage, clusters, secrets, server };
 }
 
 /** The PostgreSQL CA file, relative to the config file's directory. */

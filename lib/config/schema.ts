@@ -117,7 +117,23 @@ const SERVER_DEFAULTS = {
   timeouts: TIMEOUT_DEFAULTS,
   max_connections: 1000,
   token_rate_limit: RATE_LIMIT_DEFAULTS,
+  shutdown_grace: 10,
 };
+
+/**
+ * Native TLS (lib/http/tls.ts), for installs without an ingress: the portal
+ * and issuer listener serves https with this certificate and key, reloaded
+ * when the files change. Paths are relative to the config file.
+ */
+const TlsSchema = z.strictObject({
+  /** PEM certificate chain: the server's certificate first, then intermediates. */
+  cert_file: z.string().min(1, 'must be the path of a PEM certificate file'),
+  /** PEM private key of that certificate. */
+  key_file: z.string().min(1, 'must be the path of a PEM private key file'),
+  min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  /** How often the files are read to see whether they changed. */
+  reload_interval: duration('reload_interval', 1, 3600).default(5),
+});
 
 const ServerSchema = z.strictObject({
   trust_proxy: trustProxy.default(false),
@@ -144,6 +160,12 @@ const ServerSchema = z.strictObject({
       per_address_failures: bucket(RATE_LIMIT_DEFAULTS.per_address_failures.burst, RATE_LIMIT_DEFAULTS.per_address_failures.per_minute),
     })
     .default(RATE_LIMIT_DEFAULTS),
+  /**
+   * On SIGTERM/SIGINT, how long open requests get to finish (lib/http/shutdown.ts): below
+   * Kubernetes' default terminationGracePeriodSeconds (30 s), with room for the runtime to close.
+   */
+  shutdown_grace: duration('shutdown_grace', 0, 300).default(SERVER_DEFAULTS.shutdown_grace),
+  tls: TlsSchema.optional(),
 });
 
 export const ConfigSchema = z
@@ -245,6 +267,13 @@ export const ConfigSchema = z
       })
       .default({ retention: 90 * 86400, stdout: true }),
     server: ServerSchema.default(SERVER_DEFAULTS),
+    /** Process logs (lib/util/log.ts): JSON lines on stdout; the level is LOG_LEVEL's. */
+    log: z
+      .strictObject({
+        /** One access-log line per issuer request (lib/http/access-log.ts). */
+        access: z.boolean().default(true),
+      })
+      .default({ access: true }),
     /** Who must show a second factor (lib/mfa/policy.ts); clusters can ask too (`require_mfa`). */
     mfa: z
       .strictObject({
@@ -341,6 +370,15 @@ function crossFieldChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>):
       code: 'custom',
       path: ['users'],
       message: 'local users are configured but no upstream of type "local" lets them sign in',
+    });
+  }
+  const tls = field(field(config, 'server'), 'tls');
+  const issuerRaw = field(field(config, 'issuer'), 'url');
+  if (tls !== undefined && typeof issuerRaw === 'string' && issuerRaw.startsWith('http:')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['server', 'tls'],
+      message: 'is set but issuer.url is http://: with TLS the server answers https only, so issuer.url must be https://',
     });
   }
   const issuer = field(config, 'issuer');

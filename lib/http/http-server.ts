@@ -1,4 +1,6 @@
 import http from 'node:http';
+import https from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 
 /** How long a slow client may hold a connection, and how many connections at most. */
 export interface ServerLimits {
@@ -30,16 +32,17 @@ export function serverLimitsFromConfig(server: {
  * would add up to 30 s to each bound): the sweep runs at a quarter of the
  * shorter bound, at most once a second.
  */
-export function createBoundedServer(listener: http.RequestListener, limits: ServerLimits): http.Server {
+export function createBoundedServer(listener: http.RequestListener, limits: ServerLimits, tls?: SecureContextOptions): http.Server | https.Server {
   const shortest = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
-  const server = http.createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(shortest / 4))),
-    },
-    listener,
-  );
+  const options: http.ServerOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(shortest / 4))),
+  };
+  // TLS (lib/http/tls.ts): the same handler and bounds; a handshake gets the headers' bound too.
+  const server = tls
+    ? https.createServer({ ...options, ...tls, handshakeTimeout: limits.headersTimeoutMs }, listener)
+    : http.createServer(options, listener);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs ?? 65_000;
   server.maxConnections = limits.maxConnections;
   return server;

@@ -4,6 +4,7 @@ import { MAX_BODY_BYTES, type IssuerRequest, type IssuerResponse } from '../oidc
 import type { IssuerHandler } from '../oidc/issuer-routes';
 import { processUniqueId } from '../util/ids';
 import type { Logger } from '../util/log';
+import { logAccess } from './access-log';
 import type { ProxyTrust } from './client-address';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -49,14 +50,17 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
   });
 }
 
-function send(res: ServerResponse, r: IssuerResponse, head: boolean, requestId: string): void {
+/** Writes the response; returns the body's length in bytes (sent unless HEAD). */
+function send(res: ServerResponse, r: IssuerResponse, head: boolean, requestId: string): number {
+  const length = Buffer.byteLength(r.body);
   res.writeHead(r.status, {
     ...r.headers,
     'x-request-id': requestId,
     'x-content-type-options': 'nosniff',
-    'content-length': Buffer.byteLength(r.body),
+    'content-length': length,
   });
   res.end(head ? undefined : r.body);
+  return head ? 0 : length;
 }
 
 export interface IssuerListenerOptions {
@@ -64,6 +68,8 @@ export interface IssuerListenerOptions {
   proxy: ProxyTrust;
   /** An issuer request's body must arrive within this. */
   bodyTimeoutMs: number;
+  /** One access-log line per request (config `log.access`): lib/http/access-log.ts. */
+  accessLog?: boolean;
 }
 
 /**
@@ -75,30 +81,44 @@ export function createIssuerListener(
   route: (path: string) => IssuerHandler | undefined,
   opts: IssuerListenerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { log, accessLog } = opts;
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const handler = route(q < 0 ? url : url.slice(0, q));
+    const path = q < 0 ? url : url.slice(0, q);
+    const handler = route(path);
     if (!handler) return false;
+    const startedAt = performance.now();
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : processUniqueId();
     const clientIp = opts.proxy.clientAddress(req);
-    const head = req.method === 'HEAD';
-    const fail = (err: unknown) => renderOAuthError(err, { requestId, log: opts.log, where: 'issuer request' });
+    const method = req.method ?? 'GET';
+    const head = method === 'HEAD';
+    const fail = (err: unknown) => renderOAuthError(err, { requestId, log, where: 'issuer request' });
+    let body = '';
+    // Synchronous after the response is written: no await and no listener on the hot path.
+    const reply = (r: IssuerResponse) => {
+      const bytes = send(res, r, head, requestId);
+      if (accessLog) {
+        logAccess(log, { method, path, status: r.status, startedAt, bytes, clientIp, userAgent: req.headers['user-agent'], requestId, body, responseBody: r.body }, performance.now());
+      }
+    };
     void (async () => {
       try {
-        let body = '';
-        if (req.method !== 'GET' && !head) {
+        if (method !== 'GET' && !head) {
           const read = await readBody(req, MAX_BODY_BYTES, opts.bodyTimeoutMs);
-          if (read.kind === 'too_large') return send(res, fail(new RequestTooLargeError(MAX_BODY_BYTES)), head, requestId);
-          if (read.kind === 'timeout') return send(res, fail(new RequestTimeoutError(opts.bodyTimeoutMs)), head, requestId);
+          if (read.kind === 'too_large') return reply(fail(new RequestTooLargeError(MAX_BODY_BYTES)));
+          if (read.kind === 'timeout') return reply(fail(new RequestTimeoutError(opts.bodyTimeoutMs)));
           body = read.body;
         }
-        const ir: IssuerRequest = { method: req.method ?? 'GET', url, headers: req.headers, body, clientIp, requestId };
-        send(res, await handler(ir), head, requestId);
+        const ir: IssuerRequest = { method, url, headers: req.headers, body, clientIp, requestId };
+        reply(await handler(ir));
       } catch (err) {
-        if (!res.headersSent) send(res, fail(err), head, requestId);
-        else res.destroy();
+        if (!res.headersSent) return reply(fail(err));
+        res.destroy();
+        if (accessLog) {
+          logAccess(log, { method, path, status: res.statusCode, startedAt, bytes: 0, clientIp, userAgent: req.headers['user-agent'], requestId, body, responseBody: '', aborted: true }, performance.now());
+        }
       }
     })();
     return true;

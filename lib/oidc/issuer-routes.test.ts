@@ -115,6 +115,17 @@ describe('issuer routes', () => {
     expect(bodyOf(res)).toMatchObject({ reason: 'database_timeout' });
   });
 
+  it('answers /readyz 503 at once when the process is shutting down, /healthz still 200', async () => {
+    let stopping = false;
+    const routes = createIssuerRoutes({ ...env.rt.issuerDeps, shuttingDown: () => stopping });
+    expect((await routes('/readyz')!(get)).status).toBe(200);
+    stopping = true;
+    const res = await routes('/readyz')!(get);
+    expect(res.status).toBe(503);
+    expect(bodyOf(res)).toEqual({ status: 'unavailable', reason: 'shutting_down' });
+    expect((await routes('/healthz')!(get)).status).toBe(200);
+  });
+
   it('answers /readyz 503 while no signing key is loaded', async () => {
     const keys = { ...env.rt.keys, current: () => undefined, jwksJson: () => '{"keys":[]}' } as unknown as KeyManager;
     const res = await createIssuerRoutes({ ...env.rt.issuerDeps, keys })('/readyz')!(get);

@@ -18,6 +18,8 @@ export interface IssuerRoutesDeps extends TokenEndpointDeps {
   jwksMaxAgeSeconds: number;
   /** /readyz: how long the write probe may take (default 2 s). */
   readinessTimeoutMs?: number;
+  /** True once the process is shutting down (lib/http/shutdown.ts): /readyz says so at once. */
+  shuttingDown?: () => boolean;
 }
 
 export type IssuerHandler = (req: IssuerRequest) => Promise<IssuerResponse> | IssuerResponse;
@@ -46,7 +48,8 @@ function signingKeyLoaded(keys: Pick<KeyManager, 'current'>): boolean {
  *
  * `/healthz` is liveness: the process answers (no database, so a locked or
  * full disk does not get a healthy process restarted). `/readyz` is
- * readiness: a signing key is loaded and the database takes a write now.
+ * readiness: a signing key is loaded and the database takes a write now,
+ * and the process is not shutting down (a load balancer drains it).
  */
 export function createIssuerRoutes(deps: IssuerRoutesDeps): (path: string) => IssuerHandler | undefined {
   const discoveryBody = JSON.stringify(discoveryDocument(deps.issuer, deps.alg));
@@ -69,6 +72,7 @@ export function createIssuerRoutes(deps: IssuerRoutesDeps): (path: string) => Is
     [
       '/readyz',
       onlyGet(deps, async () => {
+        if (deps.shuttingDown?.()) return json(503, { status: 'unavailable', reason: 'shutting_down' }, { ...NO_STORE, 'retry-after': '5' });
         const r = await ready();
         if (r.ready) return json(200, { status: 'ready' }, NO_STORE);
         return json(503, { status: 'unavailable', reason: r.reason, ...(r.detail ? { detail: r.detail } : {}) }, { ...NO_STORE, 'retry-after': '5' });

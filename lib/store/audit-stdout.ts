@@ -1,4 +1,4 @@
-import { redact } from '../util/log';
+import { redact, scrubTokens, writeStdoutLine } from '../util/log';
 import type { AuditEvent } from './types';
 
 /**
@@ -32,8 +32,10 @@ export function auditJsonLine(e: AuditEvent): string {
 /**
  * The store's audit listener when `audit.stdout` is on (the default): every
  * event whose transaction committed, printed whatever the log level, since
- * the audit trail is not a diagnostic that a quieter level may drop.
+ * the audit trail is not a diagnostic that a quieter level may drop. It goes
+ * through the log's stdout destination, so log and audit lines never mix
+ * inside a line.
  */
-export function printAuditEvent(e: AuditEvent, write: (line: string) => void = (line) => process.stdout.write(line + '\n')): void {
-  write(auditJsonLine(e));
+export function printAuditEvent(e: AuditEvent, write: (line: string) => void = writeStdoutLine): void {
+  write(scrubTokens(auditJsonLine(e)));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, redact, type Level } from './log';
+import { createLogger, parseLevel, redact, routeConsoleToLog, type Level } from './log';
 
 function capture(level?: Level) {
   const lines: string[] = [];
@@ -60,5 +60,78 @@ describe('log redaction', () => {
       ['error', 'e'],
     ]);
     expect(typeof parsed()[0]!.time).toBe('string');
+  });
+});
+
+describe('log redaction on pino: what reaches the output', () => {
+  const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlc2lnbmF0dXJl';
+
+  it('an error object: its own fields, its cause and its message never carry a token out', () => {
+    const { log, lines, parsed } = capture();
+    const cause = Object.assign(new Error('upstream said no'), { response: { headers: { authorization: `Bearer ${SECRET}` } } });
+    const err = Object.assign(new Error(`refresh failed for ${SECRET}`, { cause }), { refresh_token: SECRET, status: 400 });
+    log.error('refresh failed', { error: err, err });
+    const out = lines.join('\n');
+    expect(out).not.toContain(SECRET);
+    const line = parsed()[0]!;
+    expect(line).toMatchObject({
+      msg: 'refresh failed',
+      error: { type: 'Error', refresh_token: '[redacted]', status: 400, cause: { message: 'upstream said no', response: { headers: { authorization: '[redacted]' } } } },
+    });
+    expect((line.error as { message: string }).message).toBe('refresh failed for [redacted]');
+    expect(typeof (line.err as { stack: unknown }).stack).toBe('string');
+  });
+
+  it('token-shaped values are replaced under any field name, a JWT too', () => {
+    const { log, lines } = capture();
+    log.warn(`bad grant ${SECRET}`, { detail: `got ${SECRET}`, list: [JWT], code: 'kgc_' + 'B'.repeat(43) });
+    const out = lines.join('\n');
+    expect(out).not.toContain(SECRET);
+    expect(out).not.toContain(JWT);
+    expect(out).not.toContain('B'.repeat(43));
+    expect(JSON.parse(out)).toMatchObject({ msg: 'bad grant [redacted]', detail: 'got [redacted]', list: ['[redacted]'] });
+  });
+
+  it('deeply nested secrets are redacted, and nothing recursive escapes the depth bound', () => {
+    const { log, lines } = capture();
+    let deep: Record<string, unknown> = { client_secret: 'plain-secret-value' };
+    for (let i = 0; i < 20; i++) deep = { next: deep };
+    log.info('deep', { deep, shallow: { a: { b: { c: { password: 'plain-secret-value' } } } } });
+    expect(lines.join('\n')).not.toContain('plain-secret-value');
+  });
+
+  it('lines have the shape log shippers and the audit lines share: level label, ISO time, msg, no pid/hostname', () => {
+    const { log, parsed } = capture();
+    log.info('hello', { n: 1 });
+    const line = parsed()[0]!;
+    expect(Object.keys(line).sort()).toEqual(['level', 'msg', 'n', 'time']);
+    expect(line.level).toBe('info');
+    expect(new Date(line.time as string).toISOString()).toBe(line.time);
+  });
+
+  it('parseLevel reads LOG_LEVEL: the four levels in any case, unset means info, anything else is refused', () => {
+    expect(parseLevel(undefined)).toBe('info');
+    expect(parseLevel('')).toBe('info');
+    expect(parseLevel('DEBUG')).toBe('debug');
+    expect(parseLevel('warn')).toBe('warn');
+    expect(parseLevel('verbose')).toBeUndefined();
+  });
+});
+
+describe('routeConsoleToLog', () => {
+  it('turns console.log and console.info into JSON info lines without colour codes', () => {
+    const saved = { log: console.log, info: console.info };
+    const { log, parsed } = capture();
+    try {
+      routeConsoleToLog(log);
+      console.log('\u001b[32m✓\u001b[39m Running next.config.js took %dms', 115);
+      console.info({ a: 1 });
+    } finally {
+      Object.assign(console, saved);
+    }
+    expect(parsed()).toEqual([
+      expect.objectContaining({ level: 'info', msg: '✓ Running next.config.js took 115ms', source: 'console' }),
+      expect.objectContaining({ level: 'info', msg: '{ a: 1 }', source: 'console' }),
+    ]);
   });
 });

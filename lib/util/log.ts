@@ -1,9 +1,22 @@
 /**
- * Structured JSON-lines logging. Any field whose name looks like it could
- * hold a credential is replaced before the line is written: tokens never
- * reach a log, even by mistake.
+ * Structured JSON-lines logging on pino. Any field whose name looks like it
+ * could hold a credential is replaced before pino sees the line (nested
+ * objects, arrays and error objects too), and a last pass over each line
+ * replaces anything shaped like one of Kubegate's tokens or a JWT wherever
+ * it sits (an error message, a stack): tokens never reach a log, even by
+ * mistake.
+ *
+ * Lines go to stdout through one asynchronous pino destination
+ * (`stdoutSink()`), shared with the audit lines (lib/store/audit-stdout.ts)
+ * so the two never interleave inside a line; `flushLogs()` writes what is
+ * buffered before the process exits (pino also does on `exit`).
  */
+import { format } from 'node:util';
+import pino, { type DestinationStream } from 'pino';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
+export const LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error'];
+
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -12,35 +25,151 @@ export interface Logger {
 }
 
 const SECRET_KEY = /token|secret|password|authorization|cookie|private|jwk|credential/i;
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const REDACTED = '[redacted]';
+const MAX_DEPTH = 8;
+
+/**
+ * Values shaped like a credential, wherever they are in a line: Kubegate's
+ * refresh tokens, authorization and device codes (`kgr_`, `kgc_`, `kgd_`)
+ * and JWTs (a header that starts `{"`, so `eyJ`, and two more segments).
+ */
+const TOKEN_SHAPE = /kg[rcd]_[A-Za-z0-9_-]{16,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g;
+
+/** `line` with every token-shaped substring replaced. */
+export function scrubTokens(line: string): string {
+  return line.replace(TOKEN_SHAPE, REDACTED);
+}
+
+/** Field names repeat from line to line: their verdict is remembered (a bounded number of them). */
+const verdicts = new Map<string, boolean>();
+function secretKey(k: string): boolean {
+  let v = verdicts.get(k);
+  if (v === undefined) {
+    v = SECRET_KEY.test(k);
+    if (verdicts.size < 4096) verdicts.set(k, v);
+  }
+  return v;
+}
 
 export function redact(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields)) {
+  return redactInto({}, fields, depth);
+}
+
+function redactInto(out: Record<string, unknown>, fields: Record<string, unknown>, depth: number): Record<string, unknown> {
+  for (const k in fields) {
+    if (!Object.prototype.hasOwnProperty.call(fields, k)) continue;
+    const v = fields[k];
     if (v === undefined) continue;
-    out[k] = SECRET_KEY.test(k) ? '[redacted]' : redactNested(v, depth + 1);
+    out[k] = secretKey(k) ? REDACTED : v === null || typeof v !== 'object' ? v : redactNested(v, depth + 1);
   }
   return out;
 }
 
-/** Nested plain objects and arrays too: `{ headers: { authorization } }` must not slip through. */
+/**
+ * Nested plain objects and arrays too (`{ headers: { authorization } }` must
+ * not slip through), and errors: their name, message, stack, cause and own
+ * fields (an HTTP client's error may carry the request it made).
+ */
 function redactNested(v: unknown, depth: number): unknown {
   if (v === null || typeof v !== 'object') return v;
-  if (depth > 8) return '[too deep]';
+  if (depth > MAX_DEPTH) return '[too deep]';
   if (Array.isArray(v)) return v.map((item) => redactNested(item, depth + 1));
+  if (v instanceof Error) return redactError(v, depth);
   const proto = Object.getPrototypeOf(v) as unknown;
   if (proto !== Object.prototype && proto !== null) return v;
   return redact(v as Record<string, unknown>, depth);
 }
 
-export function createLogger(opts: { level?: Level; write?: (line: string) => void } = {}): Logger {
-  const min = ORDER[opts.level ?? 'info'];
-  const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
-  const at = (level: Level) => (msg: string, fields: Record<string, unknown> = {}) => {
-    if (ORDER[level] < min) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...redact(fields) }));
+function redactError(err: Error, depth: number): Record<string, unknown> {
+  const own: Record<string, unknown> = {};
+  for (const k of Object.keys(err)) own[k] = (err as unknown as Record<string, unknown>)[k];
+  return {
+    type: err.name,
+    message: err.message,
+    stack: err.stack,
+    ...redact(own, depth),
+    ...(err.cause === undefined ? {} : { cause: redactNested(err.cause, depth + 1) }),
+  };
+}
+
+let sink: pino.DestinationStream & { flushSync?: () => void } | undefined;
+
+/**
+ * The process's stdout destination, made on first use: asynchronous (lines
+ * are buffered and written by sonic-boom without blocking the request that
+ * logged them), in order, each line whole.
+ */
+export function stdoutSink(): DestinationStream & { flushSync?: () => void } {
+  sink ??= pino.destination({ dest: 1, sync: false });
+  return sink;
+}
+
+/** One whole line onto stdout, through the log destination (the audit trail's lines). */
+export function writeStdoutLine(line: string): void {
+  stdoutSink().write(line + '\n');
+}
+
+/** Writes whatever is buffered for stdout now (graceful shutdown, before exit). */
+export function flushLogs(): void {
+  try {
+    sink?.flushSync?.();
+  } catch {
+    // stdout gone (EPIPE): nothing more can be written anyway.
+  }
+}
+
+/** LOG_LEVEL's value, or undefined when it is none of debug, info, warn, error. Unset or empty: info. */
+export function parseLevel(raw: string | undefined): Level | undefined {
+  if (raw === undefined || raw.trim() === '') return 'info';
+  const v = raw.trim().toLowerCase();
+  return (LEVELS as readonly string[]).includes(v) ? (v as Level) : undefined;
+}
+
+export interface LoggerOptions {
+  level?: Level;
+  /** Where lines go (one call per line, no newline); default: stdout through `stdoutSink()`. */
+  write?: (line: string) => void;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const write = opts.write;
+  const destination: DestinationStream = write ? { write: (s: string) => write(s.endsWith('\n') ? s.slice(0, -1) : s) } : stdoutSink();
+  const p = pino(
+    {
+      level: opts.level ?? 'info',
+      base: undefined,
+      // The time is written after the message (below), so a line reads `{"level","msg","time",...}` as before pino.
+      timestamp: false,
+      formatters: {
+        level: (label) => ({ level: label }),
+      },
+      hooks: { streamWrite: scrubTokens },
+    },
+    destination,
+  );
+  const at = (level: Level) => (msg: string, fields?: Record<string, unknown>) => {
+    if (!p.isLevelEnabled(level)) return;
+    // Redacted here, into the object pino writes: one copy of the fields.
+    const line: Record<string, unknown> = { msg, time: new Date().toISOString() };
+    p[level](fields ? redactInto(line, fields, 0) : line);
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+// eslint-disable-next-line no-control-regex -- the ESC of terminal colour codes is what is removed
+const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
+
+/**
+ * In production, stdout carries JSON lines only: what libraries print with
+ * console.log / console.info (Next.js's start-up notes) becomes an `info`
+ * line, colour codes removed. console.warn and console.error stay on stderr.
+ */
+export function routeConsoleToLog(log: Logger): void {
+  const line = (args: unknown[]) => format(...args).replace(ANSI, '').trim();
+  /* eslint-disable no-console -- replacing them is the point */
+  console.log = (...args: unknown[]) => log.info(line(args), { source: 'console' });
+  console.info = console.log;
+  /* eslint-enable no-console */
+}

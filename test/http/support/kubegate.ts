@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -53,6 +54,8 @@ export interface KubegateSetup {
   server?: Record<string, unknown>;
   /** The config's extra OAuth `clients` (lib/config/schema.ts ClientSchema). */
   clients?: Array<Record<string, unknown>>;
+  /** Native TLS (server.tls): the issuer becomes https://127.0.0.1:port; `caPem` is what the harness trusts. */
+  tls?: { certFile: string; keyFile: string; caPem: string; reloadInterval?: string };
 }
 
 /**
@@ -84,13 +87,15 @@ export interface KubegateFiles {
   issuer: string;
   configPath: string;
   dbPath: string;
+  /** The CA the harness trusts for an https issuer (setup.tls). */
+  caPem?: string;
 }
 
 /** A fresh temp dir holding a config for two clusters and one local upstream. */
 export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubegate-http-'): Promise<KubegateFiles> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `${setup.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const dbPath = setup.sqlitePath ?? path.join(dir, 'kubegate.db');
   const configPath = path.join(dir, 'kubegate.yaml');
   // The key-encryption key for the database's secrets, beside the config as the embedded default keeps it.
@@ -115,7 +120,14 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
           sqlite: { path: dbPath, synchronous: setup.synchronous ?? 'full', ...(setup.busyTimeout === undefined ? {} : { busy_timeout: `${setup.busyTimeout}s` }) },
         },
     secrets: { key_encryption_key_file: 'kubegate.key' },
-    ...(setup.server ? { server: setup.server } : {}),
+    ...(setup.server || setup.tls
+      ? {
+          server: {
+            ...setup.server,
+            ...(setup.tls ? { tls: { cert_file: setup.tls.certFile, key_file: setup.tls.keyFile, reload_interval: setup.tls.reloadInterval ?? '1s' } } : {}),
+          },
+        }
+      : {}),
     ...(setup.clients ? { clients: setup.clients } : {}),
     upstreams: [{ id: 'local', type: 'local', display_name: 'Local account' }],
     users: LOCAL_USERS.map((u) => ({ username: u.username, email: `${u.username}@example.com`, name: `Test ${u.username}`, password_hash: UNUSED_HASH, groups: u.groups })),
@@ -125,7 +137,19 @@ export async function prepareKubegate(setup: KubegateSetup = {}, prefix = 'kubeg
     ],
   };
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
-  return { dir, port, issuer, configPath, dbPath };
+  return { dir, port, issuer, configPath, dbPath, ...(setup.tls ? { caPem: setup.tls.caPem } : {}) };
+}
+
+/** GET `url` trusting `caPem` (an https issuer with a test CA); resolves with the status. */
+export function httpsStatus(url: string, caPem: string, timeoutMs = 2000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca: caPem, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
 }
 
 /** One run of the production server; `start()` again after `kill()` restarts it on the same files. */
@@ -133,9 +157,14 @@ export class KubegateServer {
   private child: ChildProcess | undefined;
   private output: string[] = [];
   readonly logFile: string;
+  /** stdout alone (JSON lines: logs, access lines, audit lines), appended across restarts. */
+  readonly stdoutFile: string;
+  /** How the last run ended. */
+  lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   constructor(readonly files: KubegateFiles) {
     this.logFile = path.join(files.dir, 'server.log');
+    this.stdoutFile = path.join(files.dir, 'stdout.jsonl');
   }
 
   get pid(): number | undefined {
@@ -165,6 +194,7 @@ export class KubegateServer {
     });
     this.output = [];
     const log = fs.createWriteStream(this.logFile, { flags: 'a' });
+    const stdoutLog = fs.createWriteStream(this.stdoutFile, { flags: 'a' });
     const child = spawn(process.execPath, ['scripts/start.mjs'], { cwd: PROJECT_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const keep = (chunk: Buffer) => {
@@ -173,8 +203,15 @@ export class KubegateServer {
       if (this.output.length > 400) this.output.splice(0, 200);
     };
     child.stdout!.on('data', keep);
+    child.stdout!.on('data', (chunk: Buffer) => stdoutLog.write(chunk));
     child.stderr!.on('data', keep);
-    child.on('exit', () => log.end());
+    this.lastExit = undefined;
+    // 'close': the pipes are drained too, so the files hold everything the process wrote.
+    child.on('close', (code, signal) => {
+      this.lastExit = { code, signal };
+      log.end();
+      stdoutLog.end();
+    });
 
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -182,9 +219,13 @@ export class KubegateServer {
         throw new Error(`kubegate exited during start-up (code ${child.exitCode}, signal ${child.signalCode}):\n${this.tail()}`);
       }
       try {
-        const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-        await res.arrayBuffer();
-        if (res.status === 200) return;
+        if (this.files.caPem) {
+          if ((await httpsStatus(`${this.url}/healthz`, this.files.caPem)) === 200) return;
+        } else {
+          const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+          await res.arrayBuffer();
+          if (res.status === 200) return;
+        }
       } catch {
         // not listening yet
       }
@@ -200,7 +241,7 @@ export class KubegateServer {
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const gone = new Promise<void>((resolve) => child.once('close', () => resolve()));
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await gone;
