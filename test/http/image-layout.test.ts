@@ -29,9 +29,9 @@ let app: string;
 
 /** The image's environment for a process started from the layout: the stage's ENV, /data mapped into the temp root. */
 function imageEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: app, LANG: 'C.UTF-8' };
+  const env: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: app, LANG: 'C.UTF-8' };
   for (const [k, v] of rt.env) env[k] = v.startsWith('/') ? path.join(root, v) : v;
-  return { ...env, ...extra };
+  return { ...env, ...extra } as NodeJS.ProcessEnv;
 }
 
 function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
