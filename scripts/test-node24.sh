@@ -62,8 +62,11 @@ node -e 'const db = new (require("better-sqlite3"))(":memory:"); console.log(`be
 
 mkdir -p test-reports "$src/test-reports"
 step "build";      npm run --silent build
-step "unit tests"; npx vitest run --reporter=default --reporter=json --outputFile.json=test-reports/unit-node24.json
-step "HTTP tests"; npx vitest run --config vitest.http.config.ts --reporter=default --reporter=json --outputFile.json=test-reports/http-node24.json
+# Both suites run even when the first fails, so one run tells everything; the exit status says if any failed.
+status=0
+step "unit tests"; npx vitest run --reporter=default --reporter=json --outputFile.json=test-reports/unit-node24.json || status=1
+step "HTTP tests"; npx vitest run --config vitest.http.config.ts --reporter=default --reporter=json --outputFile.json=test-reports/http-node24.json || status=1
 
 cp test-reports/unit-node24.json test-reports/http-node24.json "$src/test-reports/"
-node scripts/summarize-tests.mjs test-reports/unit-node24.json test-reports/http-node24.json
+node scripts/summarize-tests.mjs test-reports/unit-node24.json test-reports/http-node24.json || status=1
+exit "$status"
