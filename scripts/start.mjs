@@ -9,13 +9,14 @@ if (!fs.existsSync(path.join(root, '.next/BUILD_ID')) || !fs.existsSync(path.joi
   process.exit(1);
 }
 process.env.NODE_ENV = 'production';
-// The standalone tree has no next.config.js: Next reads the config the build resolved (required-server-files.json),
-// as the server.js Next writes there does. From a checkout, next.config.js is read as always.
+// Next reads the config the build resolved (.next/required-server-files.json), as the server.js Next writes into
+// the standalone tree does: that tree has no next.config.js, and from a checkout Next would otherwise warn that
+// `output: 'standalone'` wants that server.js. Both layouts so run on one config path; edit next.config.js, rebuild.
 const serverFiles = path.join(root, '.next/required-server-files.json');
-if (!fs.existsSync(path.join(root, 'next.config.js')) && fs.existsSync(serverFiles)) {
+if (fs.existsSync(serverFiles)) {
   process.env.__NEXT_PRIVATE_STANDALONE_CONFIG ??= JSON.stringify(JSON.parse(fs.readFileSync(serverFiles, 'utf8')).config);
-  if (!fs.existsSync(path.join(root, '.next/static'))) {
-    process.stderr.write(`kubegate: ${path.join(root, '.next/static')} is missing: pages will load without their scripts and styles (copy .next/static in beside the standalone tree)\n`);
-  }
+}
+if (!fs.existsSync(path.join(root, 'next.config.js')) && !fs.existsSync(path.join(root, '.next/static'))) {
+  process.stderr.write(`kubegate: ${path.join(root, '.next/static')} is missing: pages will load without their scripts and styles (copy .next/static in beside the standalone tree)\n`);
 }
 await import(path.join(root, 'dist/server.mjs'));

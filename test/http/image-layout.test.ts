@@ -187,6 +187,8 @@ describe('Kubegate started from the image layout (read-only /app, non-root user)
   it('renders the login page with its scripts and styles served from .next/static', async () => {
     const res = await fetch(`${server.url}/login`);
     expect(res.status).toBe(200);
+    // next.config.js is not in the image: its settings arrive through the build's resolved config (scripts/start.mjs).
+    expect(res.headers.get('x-powered-by')).toBeNull();
     const html = await res.text();
     expect(html).toContain('Local account');
     const assets = [...new Set([...html.matchAll(/\/_next\/static\/[^"'\s)]+\.(?:js|css)/g)].map((m) => m[0]))];
