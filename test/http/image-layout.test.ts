@@ -103,7 +103,7 @@ describe("the Dockerfile's runtime stage", () => {
   it('fails the layout when a COPY names something the build does not make', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubegate-image-broken-'));
     try {
-      const broken = runtimeStage(DOCKERFILE.replace(/^COPY /m, 'COPY --from=build /app/dist/no-such-file.mjs ./dist/\nCOPY '));
+      const broken = runtimeStage(DOCKERFILE.replace(/^COPY --from=/m, 'COPY --from=build /app/dist/no-such-file.mjs ./dist/\nCOPY --from='));
       expect(() => reproduceLayout(broken, PROJECT_DIR, dir)).toThrow(/no-such-file\.mjs does not exist after the build/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
