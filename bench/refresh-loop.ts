@@ -23,7 +23,14 @@ import { prepareKubegate } from '../test/http/support/kubegate';
 import { openSeeder } from '../test/http/support/seed';
 
 const { values: opt } = parseArgs({
-  options: { alg: { type: 'string', default: 'ES256' }, warmup: { type: 'string', default: '500' }, count: { type: 'string', default: '2000' } },
+  options: {
+    alg: { type: 'string', default: 'ES256' },
+    warmup: { type: 'string', default: '500' },
+    count: { type: 'string', default: '2000' },
+    // Under callgrind: stop before and after the measured refreshes, print `pause`, and go on at SIGUSR2, so
+    // `callgrind_control -z` and `-d` can bracket exactly the measured part.
+    pauses: { type: 'boolean', default: false },
+  },
 });
 const alg = opt.alg === 'RS256' ? 'RS256' : 'ES256';
 const unlimited = { burst: 1_000_000, per_minute: 1_000_000 };
@@ -65,13 +72,21 @@ function refresh(): Promise<void> {
   });
 }
 
+const pause = async (what: string) => {
+  if (!opt.pauses) return;
+  const go = new Promise((r) => process.once('SIGUSR2', r));
+  process.stderr.write(`pause ${what} ${process.pid}\n`);
+  await go;
+};
 for (let i = 0; i < Number(opt.warmup); i++) await refresh();
 const count = Number(opt.count);
+await pause('before');
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 for (let i = 0; i < count; i++) await refresh();
 const cpu = process.cpuUsage(cpu0);
 const ms = performance.now() - t0;
+await pause('after');
 if (count > 0) {
   process.stderr.write(`${alg}: ${count} refreshes in ${ms.toFixed(0)} ms; CPU ${(((cpu.user + cpu.system) / count) | 0)} µs per refresh (user ${(cpu.user / count) | 0}, system ${(cpu.system / count) | 0}; this process, client included)\n`);
 }
