@@ -34,7 +34,7 @@ const { values: opt } = parseArgs({
 });
 const alg = opt.alg === 'RS256' ? 'RS256' : 'ES256';
 const unlimited = { burst: 1_000_000, per_minute: 1_000_000 };
-const files = await prepareKubegate({ alg, synchronous: 'full', server: { token_rate_limit: { per_credential: unlimited, per_address_failures: unlimited } } }, 'kubegate-loop-');
+const files = await prepareKubegate({ alg, synchronous: 'full', busyTimeout: 30, server: { token_rate_limit: { per_credential: unlimited, per_address_failures: unlimited } } }, 'kubegate-loop-');
 const seeder = await openSeeder(files.configPath);
 let token = (await seeder.mint('prod', await seeder.signIn('bench', ['developers']))).refreshToken;
 await seeder.close();
