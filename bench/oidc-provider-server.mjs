@@ -1,4 +1,4 @@
-// The comparison point for bench/token-endpoint.ts: the `oidc-provider`
+// The comparison point for `npm run bench -- token` (bench/token.ts): the `oidc-provider`
 // package (v9) answering the same refresh grant on loopback, in its own
 // process like Kubegate. Started by the bench with an IPC channel:
 //   env OP_PORT, OP_ALG (RS256|ES256)

@@ -1,5 +1,7 @@
+import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, createLocalJWKSet, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { idTokenClaims, type IdTokenInput } from './id-token';
+import { idTokenClaims, signIdToken, signIdTokenSync, type IdTokenInput } from './id-token';
+import type { ActiveKey, SigningAlg } from './keys';
 
 const T = Date.UTC(2031, 0, 1); // on a whole second
 const S = 1000;
@@ -40,5 +42,57 @@ describe('idTokenClaims: times, with an injected clock', () => {
     ['the session already ended', { now: T, auth_time: T - 3600 * S, expires_at: T - S }],
   ])('issues nothing already expired: %s', (_, i) => {
     expect(idTokenClaims(input(i))).toBeUndefined();
+  });
+});
+
+describe('signIdToken: node:crypto signing, the bytes jose produces', () => {
+  /** A key as the KeyManager holds it: a private JWK imported with jose (a CryptoKey). */
+  async function activeKey(alg: SigningAlg): Promise<{ key: ActiveKey; jwks: ReturnType<typeof createLocalJWKSet> }> {
+    const pair = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
+    const kid = `kid-${alg}`;
+    const key = (await importJWK({ ...(await exportJWK(pair.privateKey)), alg }, alg)) as CryptoKey;
+    const pub: JWK = { ...(await exportJWK(pair.publicKey)), kid, alg, use: 'sig' };
+    return { key: { kid, alg, key }, jwks: createLocalJWKSet({ keys: [pub] }) };
+  }
+  const claims = idTokenClaims({
+    issuer: 'https://kubegate.example.com',
+    audience: 'kubernetes',
+    user: { id: 'u-1', username: 'alice', groups: ['ops', 'développeurs', 'a"b\\c'], name: 'Ålice Ünïcode', email: 'alice@example.com' },
+    session: { auth_time: Date.now() - 60_000, expires_at: Date.now() + 3600_000, amr: ['pwd', 'otp'] },
+    now: Date.now(),
+    lifetimeSeconds: 60,
+    nonce: 'n-0S6_WzA2Mj',
+  })!;
+
+  it.each(['RS256', 'ES256'] as const)('%s: jose verifies it, and header and payload are byte for byte what SignJWT makes', async (alg) => {
+    const { key, jwks } = await activeKey(alg);
+    const token = signIdTokenSync(claims, key);
+    const verified = await jwtVerify(token, jwks, { issuer: 'https://kubegate.example.com', audience: 'kubernetes', algorithms: [alg] });
+    expect(verified.protectedHeader).toEqual({ alg, kid: key.kid, typ: 'JWT' });
+    expect(verified.payload).toEqual(claims);
+    const fromJose = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.key);
+    const [h, p, sig] = token.split('.');
+    const [jh, jp, jsig] = fromJose.split('.');
+    expect(h).toBe(jh);
+    expect(p).toBe(jp);
+    // RSASSA-PKCS1-v1_5 is deterministic: the whole token is jose's. ECDSA signatures are randomized, of the same r‖s size.
+    if (alg === 'RS256') expect(sig).toBe(jsig);
+    else expect(Buffer.from(sig!, 'base64url')).toHaveLength(Buffer.from(jsig!, 'base64url').length);
+    expect(await signIdToken(claims, key)).toMatch(new RegExp(`^${h}\\.${p}\\.`));
+  });
+
+  it('a signature that does not match is refused by jose (the verification above is not vacuous)', async () => {
+    const { key, jwks } = await activeKey('ES256');
+    const other = await activeKey('ES256');
+    const forged = signIdTokenSync(claims, { ...other.key, kid: key.kid });
+    await expect(jwtVerify(forged, jwks)).rejects.toThrow(/signature/);
+  });
+
+  it('refuses a key of the wrong type for the algorithm, and non-finite times', async () => {
+    const { key } = await activeKey('ES256');
+    expect(() => signIdTokenSync(claims, { ...key, alg: 'RS256' })).toThrow(/RSA/);
+    const rsa = await activeKey('RS256');
+    expect(() => signIdTokenSync(claims, { ...rsa.key, alg: 'ES256' })).toThrow(/P-256/);
+    expect(() => signIdTokenSync({ ...claims, exp: Infinity }, key)).toThrow(/finite/);
   });
 });

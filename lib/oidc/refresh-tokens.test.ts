@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hashRefreshToken, isWellFormedRefreshToken, newRefreshToken, REFRESH_TOKEN_PREFIX, successorOf } from './refresh-tokens';
 
@@ -29,6 +30,9 @@ describe('refresh tokens', () => {
     const h = hashRefreshToken(t);
     expect(h).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(h).toBe(hashRefreshToken(t));
+    // The stored form is the plain SHA-256 (base64url) of the token: rows written before stay valid.
+    expect(h).toBe(createHash('sha256').update(t).digest('base64url'));
+    expect(hashRefreshToken('kgr_' + 'A'.repeat(43))).toBe('v9sI9r5wMbAhU5VkISLdseLFjHgDdmdKepkgrJd8dLw');
     expect(h).not.toContain(t.slice(4));
   });
 

@@ -1,3 +1,4 @@
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 /**
@@ -20,8 +21,11 @@ export function successorOf(token: string, key: Buffer): string {
   return REFRESH_TOKEN_PREFIX + createHmac('sha256', key).update(token).digest('base64url');
 }
 
+/** node:crypto's one-shot hash (Node ≥ 20.12): a fifth of createHash's cost for a short input. */
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'base64url') => string }).hash;
+
 export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return oneShot ? oneShot('sha256', token, 'base64url') : createHash('sha256').update(token).digest('base64url');
 }
 
 /** Cheap shape check before any database work. */

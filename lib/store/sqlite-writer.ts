@@ -75,6 +75,45 @@ interface PendingReply {
 }
 
 /**
+ * A group as it crosses to the writer thread: one flat array of numbers,
+ * strings and parameter values, each statement's SQL text by number after
+ * its first crossing. Cloning nested step objects, and every statement's
+ * text, for each write cost the event loop (and the writer thread) more than
+ * the rotation's SQL itself. Layout (decoded by WORKER_SOURCE):
+ *   id, deadline, nDefs, (sqlId, sql)×nDefs, nItems, (guard, nSteps, (sqlId, nParams, ...params)×nSteps)×nItems
+ */
+export function encodeGroup(id: number, req: Extract<EngineRequest, { op: 'group' }>, sqlIds: Map<string, number>): unknown[] {
+  const defs: unknown[] = [];
+  const body: unknown[] = [req.items.length];
+  for (const item of req.items) {
+    body.push(item.guard ? 1 : 0, item.steps.length);
+    for (const step of item.steps) {
+      let sid = sqlIds.get(step.sql);
+      if (sid === undefined) {
+        sid = sqlIds.size;
+        sqlIds.set(step.sql, sid);
+        defs.push(sid, step.sql);
+      }
+      body.push(sid, step.parameters.length);
+      for (const p of step.parameters) body.push(p);
+    }
+  }
+  return [id, req.deadline, defs.length / 2, ...defs, ...body];
+}
+
+/** A group's reply from the writer thread: [id, then per write `applied` (boolean) or its error]. */
+type GroupReplyMessage = [number, ...Array<boolean | { error: EngineError }>];
+
+function decodeGroupReply(m: GroupReplyMessage): EngineReply {
+  const value: GroupResult[] = [];
+  for (let i = 1; i < m.length; i++) {
+    const r = m[i] as boolean | { error: EngineError };
+    value.push(typeof r === 'boolean' ? { applied: r } : r);
+  }
+  return { ok: true, value };
+}
+
+/**
  * The writer thread. It holds the process only while a request is in
  * flight (so a forgotten close never keeps a CLI alive), and it is started
  * again, with its watermark settings, if it ever dies.
@@ -86,6 +125,8 @@ class ThreadChannel implements Channel {
   private nextId = 1;
   /** Replayed to a restarted thread before anything else. */
   private mark: EngineRequest | undefined;
+  /** Statements the thread knows by number (each SQL text crosses once per thread, not with every write). */
+  private sqlIds = new Map<string, number>();
 
   constructor(
     private readonly opts: { file: string; synchronous: 'FULL' | 'NORMAL'; busyTimeoutMs: number; warn: (message: string) => void },
@@ -104,9 +145,11 @@ class ThreadChannel implements Channel {
     });
     // Referenced until it is ready (a CLI awaiting the open must not exit meanwhile).
     this.worker = worker;
+    this.sqlIds = new Map();
     const ready = new Promise<void>((resolve, reject) => {
-      worker.on('message', (m: { ready?: boolean; error?: EngineError; warn?: string; id?: number; reply?: EngineReply }) => {
-        if (m.ready === true) {
+      worker.on('message', (m: { ready?: boolean; error?: EngineError; warn?: string; id?: number; reply?: EngineReply } | GroupReplyMessage) => {
+        if (Array.isArray(m)) this.answer(m[0], decodeGroupReply(m));
+        else if (m.ready === true) {
           if (this.pending.size === 0) worker.unref();
           resolve();
         } else if (m.ready === false) reject(fromEngine(m.error!));
@@ -161,7 +204,7 @@ class ThreadChannel implements Channel {
       );
       this.pending.set(id, { resolve, reject, timer });
       worker.ref();
-      worker.postMessage({ id, req });
+      worker.postMessage(req.op === 'group' ? encodeGroup(id, req, this.sqlIds) : { id, req });
     });
   }
 

@@ -60,6 +60,7 @@ export interface RestoreReport extends RestoreCounts {
  */
 export class SqliteStore extends KyselyStore {
   private readonly contextSql: string;
+  private context: { stmt: Database.Statement; columns: string[] } | undefined;
   /** Set when the open found a restored database and reset it (see watermark.ts). */
   restore: RestoreReport | undefined;
 
@@ -74,8 +75,12 @@ export class SqliteStore extends KyselyStore {
   }
 
   override async findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined> {
-    const row = this.reader.get(this.reader.prepare(this.contextSql), [tokenHash]) as RefreshContextRow | undefined;
-    return row && toRefreshContext(row);
+    const q = (this.context ??= this.reader.prepareRaw(this.contextSql));
+    const values = this.reader.get(q.stmt, [tokenHash]) as unknown[] | undefined;
+    if (!values) return undefined;
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < q.columns.length; i++) row[q.columns[i]!] = values[i];
+    return toRefreshContext(row as RefreshContextRow);
   }
 
   protected override applyWrite(write: GroupedWrite, budgetMs?: number): Promise<boolean> {

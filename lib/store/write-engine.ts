@@ -264,8 +264,34 @@ if (failure) {
 } else {
   const clock = () => performance.timeOrigin + performance.now();
   const engine = (${ENGINE_SOURCE})(db, { fs, clock, warn: (message) => parentPort.postMessage({ warn: message }) });
-  parentPort.on('message', ({ id, req }) => {
-    parentPort.postMessage({ id, reply: engine.handle(req) });
+  // Statements by number, as the channel defined them (encodeGroup in sqlite-writer.ts).
+  const sqls = [];
+  const group = (m) => {
+    let i = 0;
+    const id = m[i++];
+    const deadline = m[i++];
+    for (let d = m[i++]; d > 0; d--) { const sid = m[i++]; sqls[sid] = m[i++]; }
+    const items = [];
+    for (let n = m[i++]; n > 0; n--) {
+      const guard = m[i++] === 1;
+      const steps = [];
+      for (let k = m[i++]; k > 0; k--) {
+        const sql = sqls[m[i++]];
+        const np = m[i++];
+        steps.push({ sql, parameters: m.slice(i, i + np) });
+        i += np;
+      }
+      items.push({ guard, steps });
+    }
+    const reply = engine.handle({ op: 'group', items, deadline });
+    if (!reply.ok) return parentPort.postMessage({ id, reply });
+    const out = [id];
+    for (const r of reply.value) out.push(r.error ? r : r.applied);
+    parentPort.postMessage(out);
+  };
+  parentPort.on('message', (m) => {
+    if (Array.isArray(m)) return group(m);
+    parentPort.postMessage({ id: m.id, reply: engine.handle(m.req) });
   });
   parentPort.postMessage({ ready: true });
 }

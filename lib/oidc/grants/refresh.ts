@@ -3,7 +3,7 @@ import { clusterTokenGroups, type ClusterGroupRules } from '../cluster-groups';
 import type { OAuthClient } from '../client-auth';
 import { InvalidGrantError, InvalidRequestError, SlowDownError } from '../errors';
 import type { IssuerRequest, IssuerResponse } from '../http';
-import { idTokenClaims, signIdToken } from '../id-token';
+import { idTokenClaims, signIdTokenSync } from '../id-token';
 import { decideRefresh, describeRefusal, type DenyReason } from '../refresh-policy';
 import { hashRefreshToken, isWellFormedRefreshToken, successorOf } from '../refresh-tokens';
 import { retryAfterSeconds } from '../token-throttle';
@@ -119,7 +119,7 @@ export async function refreshGrant(req: IssuerRequest, form: TokenForm, client: 
     // just-spent token, which is exactly the grace-window replay.
     if (result === 'already_used') return refreshGrant(req, form, client, deps, true);
   }
-  const response = tokenResponse(await signIdToken(claims, deps.keys.current()), successor, claims.exp - claims.iat);
+  const response = tokenResponse(signIdTokenSync(claims, deps.keys.current()), successor, claims.exp - claims.iat);
   metrics?.refresh(decision.action === 'replay' ? 'replayed_in_grace' : 'issued', ctx.family.cluster);
   return response;
 }

@@ -81,9 +81,22 @@ export function parseForm<S extends z.ZodType>(req: IssuerRequest, schema: S): z
  * no offline_access yet expects to refresh. Never cached.
  */
 export function tokenResponse(idToken: string, refreshToken: string, expiresIn: number): IssuerResponse {
+  // A compact JWS and a kgr_ token hold only base64url characters and dots: nothing to escape, so
+  // the body is put together directly (it is what JSON.stringify gives for the same object).
+  if (JSON_SAFE.test(idToken) && JSON_SAFE.test(refreshToken) && Number.isSafeInteger(expiresIn)) {
+    return {
+      status: 200,
+      headers: TOKEN_RESPONSE_HEADERS,
+      body: `{"access_token":"${idToken}","token_type":"Bearer","expires_in":${expiresIn},"id_token":"${idToken}","refresh_token":"${refreshToken}","scope":"openid"}`,
+    };
+  }
   return json(
     200,
     { access_token: idToken, token_type: 'Bearer', expires_in: expiresIn, id_token: idToken, refresh_token: refreshToken, scope: 'openid' },
     { ...NO_STORE },
   );
 }
+
+const JSON_SAFE = /^[A-Za-z0-9_.-]*$/;
+/** Shared by every token response: nothing downstream changes a response's headers in place (the adapter copies them). */
+const TOKEN_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8', ...NO_STORE });
