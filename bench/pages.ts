@@ -14,9 +14,10 @@
  *   - `/clusters/prod`    a cluster page (signed in),
  *   - `/login`            the sign-in page, signed out (a small page through the same root layout),
  *   - a 404               Next's not-found page under the root layout: the nearest thing to an empty page,
- * at concurrency 1 and at `--concurrency`. It also reports the server's CPU
- * time per request (from /proc), which is steadier than latency on a shared
- * machine. First-load JavaScript: every `<script src>` under /_next/static in
+ * at concurrency 1 and at `--concurrency`, without Accept-Encoding (Next
+ * would gzip the HTML for a browser; that cost is not in these figures). It
+ * also reports the server's CPU time per request (from /proc), which is
+ * steadier than latency on a shared machine. First-load JavaScript: every `<script src>` under /_next/static in
  * a page's HTML, fetched and gzipped (level 9), summed; `nomodule` scripts
  * (Next's legacy polyfills, which no module-capable browser loads) are left out;
  * the inline flight data (`self.__next_f.push` scripts, the page's own RSC
@@ -73,16 +74,23 @@ try {
 
 // ---------------------------------------------------------------- measurement helpers
 
-const CLK_TCK = 100;
-/** utime + stime of a process in seconds (Linux /proc), undefined elsewhere. */
-function procCpuSeconds(pid: number | undefined): number | undefined {
+/**
+ * CPU time a process has run, in ms: /proc/PID/schedstat (nanoseconds) where
+ * the kernel has it, else utime+stime from /proc/PID/stat (clock ticks);
+ * undefined off Linux.
+ */
+function procCpuMs(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
   } catch {
-    return undefined;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    } catch {
+      return undefined;
+    }
   }
 }
 
@@ -147,7 +155,7 @@ async function drive(base: string, t: Target, concurrency: number, count: number
   let next = 0;
   let errors = 0;
   const errorSamples: string[] = [];
-  const cpu0 = procCpuSeconds(serverPid);
+  const cpu0 = procCpuMs(serverPid);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -166,7 +174,7 @@ async function drive(base: string, t: Target, concurrency: number, count: number
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  const cpu1 = procCpuSeconds(serverPid);
+  const cpu1 = procCpuMs(serverPid);
   agent.destroy();
   latencies.sort();
   return {
@@ -176,7 +184,7 @@ async function drive(base: string, t: Target, concurrency: number, count: number
     rps: count / seconds,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    serverCpuMs: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1000) / count : undefined,
+    serverCpuMs: cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / count : undefined,
     errors,
     errorSamples,
   };
