@@ -1,3 +1,5 @@
+'use client';
+
 import type { MergeRecipeView } from '@/lib/portal/cluster-view';
 import { CommandBlock } from './command-block';
 
@@ -5,7 +7,7 @@ import { CommandBlock } from './command-block';
  * How to merge a downloaded kubeconfig into ~/.kube/config, per shell: built
  * and tested in lib/kubeconfig/merge-recipes.ts; this only shows them.
  */
-export function MergeRecipes({ recipes, fileName }: { recipes: MergeRecipeView[]; fileName: string }) {
+export function MergeRecipes({ recipes, fileName }: { recipes: readonly MergeRecipeView[]; fileName: string }) {
   return (
     <details className="mt-4 rounded-lg border border-slate-200 dark:border-slate-700" data-testid="merge-recipes">
       <summary className="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200">

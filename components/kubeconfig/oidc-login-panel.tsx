@@ -10,7 +10,7 @@ import { ShellTabs } from './shell-tabs';
  * without a button press; the download still POSTs with the CSRF token, like
  * every download.
  */
-export function OidcLoginPanel({ views, krewInstall, downloadAction, csrf }: { views: OidcLoginView[]; krewInstall: string; downloadAction: string; csrf: string }) {
+export function OidcLoginPanel({ views, krewInstall, downloadAction, csrf }: { views: readonly OidcLoginView[]; krewInstall: string; downloadAction: string; csrf: string }) {
   return (
     <div className="space-y-6">
       <div>

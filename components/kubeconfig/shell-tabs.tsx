@@ -107,7 +107,7 @@ export function ShellTabs({
                   className="overflow-x-auto rounded-lg bg-slate-950 p-4 pt-12 font-mono text-xs leading-relaxed whitespace-pre-wrap text-slate-100 wrap-anywhere"
                   data-testid={variant === 'credentials' ? `script-${r.shell}` : undefined}
                 >
-                  <code>{full ? r.script : <Shown parts={r.display ?? [{ text: r.script }]} />}</code>
+                  <code>{full || !r.display ? r.script : <Shown parts={r.display} />}</code>
                 </pre>
                 <CopyButton text={r.script} label="Copy all" className="absolute top-2 right-2" />
               </div>
@@ -138,7 +138,7 @@ export function ShellTabs({
                         <CopyButton text={s.command} />
                       </div>
                       <pre className="overflow-x-auto rounded-md bg-slate-950 p-2 font-mono text-xs whitespace-pre-wrap text-slate-100 wrap-anywhere">
-                        <code>{full ? s.command : <Shown parts={s.display} />}</code>
+                        <code>{full || !s.display ? s.command : <Shown parts={s.display} />}</code>
                       </pre>
                       {s.note && (
                         <p className="mt-1 text-xs text-slate-600 dark:text-slate-400" data-testid="step-note">

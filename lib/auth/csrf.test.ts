@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { csrfToken, isSameOrigin, verifyCsrfToken } from './csrf';
 
@@ -12,6 +13,15 @@ describe('CSRF tokens', () => {
     expect(verifyCsrfToken('secret', 'session-a', t.slice(0, -1))).toBe(false);
     expect(verifyCsrfToken('secret', 'session-a', undefined)).toBe(false);
     expect(verifyCsrfToken('secret', 'session-a', 42)).toBe(false);
+  });
+
+  it('are the HMAC of the session id under the secret, also when asked again (they are remembered per secret and session)', () => {
+    const hmac = (secret: string, sid: string) => createHmac('sha256', secret).update(`csrf:${sid}`).digest('base64url');
+    for (let round = 0; round < 2; round++) {
+      expect(csrfToken('secret', 'session-a')).toBe(hmac('secret', 'session-a'));
+      expect(csrfToken('other', 'session-a')).toBe(hmac('other', 'session-a'));
+      expect(csrfToken('secret', 'session-b')).toBe(hmac('secret', 'session-b'));
+    }
   });
 });
 

@@ -6,8 +6,20 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * with the Origin header. Server actions get Next.js's Origin check too.
  */
 export function csrfToken(secret: string, sessionId: string): string {
-  return createHmac('sha256', secret).update(`csrf:${sessionId}`).digest('base64url');
+  // Every portal page puts it into its forms: an HMAC per page view is kept instead (a few per active person, bounded).
+  let bySession = memo.get(secret);
+  if (!bySession) memo.set(secret, (bySession = new Map()));
+  let token = bySession.get(sessionId);
+  if (token === undefined) {
+    token = createHmac('sha256', secret).update(`csrf:${sessionId}`).digest('base64url');
+    if (bySession.size >= MEMO_MAX) bySession.delete(bySession.keys().next().value!);
+    bySession.set(sessionId, token);
+  }
+  return token;
 }
+
+const MEMO_MAX = 10_000;
+const memo = new Map<string, Map<string, string>>();
 
 export function verifyCsrfToken(secret: string, sessionId: string, presented: unknown): boolean {
   if (typeof presented !== 'string') return false;

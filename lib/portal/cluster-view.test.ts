@@ -54,7 +54,9 @@ describe('cluster page view', () => {
       // Only the long values differ: put them back and the screen is the script.
       expect(unshorten(r.display!, [idToken, refreshToken, caData])).toBe(r.script);
       expect(shown.length, r.shell).toBeLessThan(r.script!.length / 3);
-      for (const step of r.steps!) expect(unshorten(step.display, [idToken, refreshToken, caData])).toBe(step.command);
+      for (const step of r.steps!) expect(unshorten(step.display ?? [{ text: step.command }], [idToken, refreshToken, caData])).toBe(step.command);
+      // A step with nothing to shorten carries no second copy of itself (the screen shows the command).
+      for (const step of r.steps!) expect(step.display === undefined, step.title).toBe(![idToken, refreshToken, caData].some((v) => step.command.includes(v)));
     }
   });
 
@@ -107,6 +109,14 @@ describe('cluster page view', () => {
 describe('kubectl oidc-login offer', () => {
   const caPem = '-----BEGIN CERTIFICATE-----\n' + 'MIIB'.repeat(50) + '\n-----END CERTIFICATE-----\n';
   const issuer = { url: 'https://kubegate.example.com', ca_pem: caPem };
+
+  it('builds a cluster’s offer once per config: the same views for the same issuer and cluster settings', () => {
+    const prod = cluster();
+    expect(oidcLoginViews(issuer, prod)).toBe(oidcLoginViews(issuer, prod));
+    expect(oidcLoginViews(issuer, cluster({ name: 'other' }))[0]!.contextName).toBe('oidc-login@other');
+    expect(mergeRecipes('kubeconfig-prod.yaml')).toBe(mergeRecipes('kubeconfig-prod.yaml'));
+    expect(mergeRecipes('kubeconfig-stage.yaml')[0]!.script).toContain('kubeconfig-stage.yaml');
+  });
 
   it('offers the browser flow, then the device-code flow, each with its own file', () => {
     const views = oidcLoginViews(issuer, cluster());

@@ -30,7 +30,8 @@ export interface ShellStep {
   title: string;
   /** The exact command, as copied. */
   command: string;
-  display: DisplayPart[];
+  /** The command with long values shortened; absent when nothing in it is shortened (the screen shows `command`). */
+  display?: DisplayPart[];
   note?: string;
 }
 
@@ -39,7 +40,7 @@ export interface ShellRendering {
   label: string;
   /** All commands, one per line, ready to paste; absent when a value cannot be quoted safely for this shell. */
   script?: string;
-  /** The same script with long values shortened, for the screen. */
+  /** The same script with long values shortened, for the screen; absent when nothing is shortened (the screen shows `script`). */
   display?: DisplayPart[];
   steps?: ShellStep[];
   unavailable?: string;
@@ -113,6 +114,11 @@ export function displayParts(text: string, values: readonly string[]): DisplayPa
   return parts;
 }
 
+function shortenedDisplay(text: string, values: readonly string[]): { display?: DisplayPart[] } {
+  const display = displayParts(text, values);
+  return display.some((p) => p.shortened) ? { display } : {};
+}
+
 /** Commands for every shell; a shell that cannot carry a value safely says so instead. */
 export function renderAllShells(spec: CredentialSpec): ShellRendering[] {
   return renderShells(kubectlCommands(spec), longValues(spec));
@@ -121,12 +127,13 @@ export function renderAllShells(spec: CredentialSpec): ShellRendering[] {
 function renderShells(commands: readonly Command[], values: readonly string[]): ShellRendering[] {
   return SHELLS.map((shell) => {
     try {
+      // A display form only where something is shortened: otherwise it would repeat the command in the page's payload.
       const steps = commands.map((c): ShellStep => {
         const command = renderCommand(shell, c);
-        return { title: c.title, command, display: displayParts(command, values), ...(c.note !== undefined && { note: c.note }) };
+        return { title: c.title, command, ...shortenedDisplay(command, values), ...(c.note !== undefined && { note: c.note }) };
       });
       const script = steps.map((s) => s.command).join('\n');
-      return { shell, label: SHELL_LABELS[shell], steps, script, display: displayParts(script, values) };
+      return { shell, label: SHELL_LABELS[shell], steps, script, ...shortenedDisplay(script, values) };
     } catch (err) {
       if (!(err instanceof UnsafeForShellError)) throw err;
       return {
@@ -148,9 +155,21 @@ export interface MergeRecipeView {
   script: string;
 }
 
-/** How to merge the downloaded file into ~/.kube/config, for every shell. */
-export function mergeRecipes(fileName: string): MergeRecipeView[] {
-  return SHELLS.map((shell) => ({ shell, label: SHELL_LABELS[shell], script: mergeRecipe(shell, fileName).script }));
+const recipesByFile = new Map<string, readonly MergeRecipeView[]>();
+
+/**
+ * How to merge the downloaded file into ~/.kube/config, for every shell.
+ * They depend on the file name alone (a configured cluster's, or the
+ * all-clusters file), so each list is built once per process.
+ */
+export function mergeRecipes(fileName: string): readonly MergeRecipeView[] {
+  let recipes = recipesByFile.get(fileName);
+  if (!recipes) {
+    recipes = Object.freeze(SHELLS.map((shell) => Object.freeze({ shell, label: SHELL_LABELS[shell], script: mergeRecipe(shell, fileName).script })));
+    // Bounded by the configured clusters; the guard only keeps an unexpected caller from growing it.
+    if (recipesByFile.size < 1000) recipesByFile.set(fileName, recipes);
+  }
+  return recipes;
 }
 
 /**
@@ -221,8 +240,23 @@ function execLongValues(spec: ExecSpec): string[] {
   return [spec.cluster.caPem, spec.user.issuerCaPem].flatMap((pem) => (pem === undefined ? [] : [base64Utf8(pem)])).filter((v) => v.length >= SHORTEN_FROM);
 }
 
-/** The cluster page's "log in from the terminal" offer: commands per shell and a download, per flow. */
-export function oidcLoginViews(issuer: IssuerSettings, cluster: ResolvedCluster): OidcLoginView[] {
+const loginViews = new WeakMap<IssuerSettings, WeakMap<ResolvedCluster, readonly OidcLoginView[]>>();
+
+/**
+ * The cluster page's "log in from the terminal" offer: commands per shell and
+ * a download, per flow. They hold no person and no token, only the issuer's
+ * and the cluster's settings, so each cluster's are built once per config
+ * (keyed by the config's own objects) instead of on every page view.
+ */
+export function oidcLoginViews(issuer: IssuerSettings, cluster: ResolvedCluster): readonly OidcLoginView[] {
+  let byCluster = loginViews.get(issuer);
+  if (!byCluster) loginViews.set(issuer, (byCluster = new WeakMap()));
+  let views = byCluster.get(cluster);
+  if (!views) byCluster.set(cluster, (views = Object.freeze(buildOidcLoginViews(issuer, cluster))));
+  return views;
+}
+
+function buildOidcLoginViews(issuer: IssuerSettings, cluster: ResolvedCluster): OidcLoginView[] {
   return LOGIN_FLOWS.map((flow) => {
     const spec = oidcLoginSpec(issuer, cluster, flow);
     return {

@@ -1,7 +1,8 @@
 import 'server-only';
+import { cookies } from 'next/headers';
 import { redirect } from 'next/navigation';
 import { cache } from 'react';
-import { auth } from '../auth/next-auth';
+import { SessionCookieReader, sessionToken } from '../auth/session-cookie';
 import { resolveWebSession, webSessionPolicy, type WebSessionEnd } from '../auth/web-session';
 import type { Runtime } from '../runtime';
 import { getRuntime } from '../runtime-global';
@@ -24,6 +25,24 @@ export type PortalSession =
   | { status: 'signed_out' }
   | { status: 'ended'; reason: WebSessionEnd };
 
+const readers = new WeakMap<Runtime, SessionCookieReader>();
+
+/**
+ * The login-session id in this request's Auth.js cookie, as next-auth's
+ * `auth()` would give it (lib/auth/session-cookie.ts explains why not `auth()`).
+ */
+async function cookieSessionId(rt: Runtime): Promise<string | undefined> {
+  let reader = readers.get(rt);
+  if (!reader) {
+    reader = new SessionCookieReader(rt.authSecret, {
+      // What Auth.js's session action logged for a cookie it could not decrypt (a stale secret, a forged value).
+      onInvalid: (err) => rt.log.error('auth error', { type: 'JWTSessionError', message: err instanceof Error ? err.message.slice(0, 300) : String(err) }),
+    });
+    readers.set(rt, reader);
+  }
+  return reader.sessionId(sessionToken(await cookies()));
+}
+
 /**
  * The signed-in person for this request, checked against the store and the
  * config on every call: a revoked, expired or idle login session is no
@@ -34,8 +53,9 @@ export type PortalSession =
  * page both ask, and must not each read the row and record activity.
  */
 export const portalSession = cache(async (): Promise<PortalSession> => {
-  const [rt, s] = await Promise.all([getRuntime(), auth()]);
-  if (!s?.sid) return { status: 'signed_out' };
+  const rt = await getRuntime();
+  const sid = await cookieSessionId(rt);
+  if (!sid) return { status: 'signed_out' };
   const result = await resolveWebSession(
     {
       store: rt.store,
@@ -49,7 +69,7 @@ export const portalSession = cache(async (): Promise<PortalSession> => {
       },
       onTouchError: (err) => rt.log.warn('could not record session activity', { error: err instanceof Error ? err.message : String(err) }),
     },
-    s.sid,
+    sid,
   );
   if (result.status === 'ended') return result;
   const ctx = { rt, session: result.session, user: result.user };
@@ -87,9 +107,10 @@ export async function requirePortalSession(): Promise<PortalContext> {
  * signed-out page promises.
  */
 export async function sessionToSignOut(): Promise<PortalContext | undefined> {
-  const [rt, s] = await Promise.all([getRuntime(), auth()]);
-  if (!s?.sid) return undefined;
-  const found = await rt.store.getLoginSession(s.sid);
+  const rt = await getRuntime();
+  const sid = await cookieSessionId(rt);
+  if (!sid) return undefined;
+  const found = await rt.store.getLoginSession(sid);
   if (!found || found.session.revoked_at !== null) return undefined;
   return { rt, session: found.session, user: found.user };
 }
