@@ -34,6 +34,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import bcrypt from 'bcryptjs';
 import { TestBrowser } from '../test/http/support/browser';
+import { reportGoals } from './common';
 import { assertBuilt, KubegateServer, NoBuildError, prepareKubegate } from '../test/http/support/kubegate';
 
 // ---------------------------------------------------------------- options
@@ -312,6 +313,8 @@ async function main(): Promise<number> {
     );
     const w0 = Math.max(...lines.map(([a]) => a.length));
     for (const [a, b, ok] of lines) process.stdout.write(`  ${verdict(ok)}  ${a.padEnd(w0)}  ${b}\n`);
+    // Rows for `npm run bench`'s one summary table (bench/run.ts reads $BENCH_GOALS_FILE).
+    reportGoals(lines.map(([goal, measured, pass]) => ({ goal, measured: measured.replace(/\s+\[goal.*$/, ''), pass })));
     if (failed) process.stdout.write(`\n${failed} request(s) failed: the figures above are not valid\n`);
   } finally {
     await server.stop({ keepFiles: false });
