@@ -20,7 +20,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashRefreshToken } from '../../lib/oidc/refresh-tokens';
 import { kubectlRefresh } from './support/client';
-import { KubegateServer, prepareKubegate } from './support/kubegate';
+import { KubegateServer, LOAD_RATE_LIMIT, prepareKubegate } from './support/kubegate';
 import { PgInstance, pgInstanceUnavailable, type StopMode } from './support/pg-instance';
 import { RoundRobinProxy } from './support/round-robin';
 import { openSeeder, type Seeder } from './support/seed';
@@ -71,7 +71,7 @@ describe.skipIf(unavailable)('PostgreSQL restarted under refresh load, two repli
     pgi = await PgInstance.create();
     const postgres = { url: pgi.url(), statement_timeout: `${STATEMENT_TIMEOUT}s`, connect_timeout: `${CONNECT_TIMEOUT}s`, pool_size: 5 };
     const files = [];
-    for (const name of ['a', 'b']) files.push(await prepareKubegate({ postgres, idTokenLifetime: 60, reuseGrace: 30 }, `kubegate-pgrestart-${name}-`));
+    for (const name of ['a', 'b']) files.push(await prepareKubegate({ postgres, idTokenLifetime: 60, reuseGrace: 30, server: { token_rate_limit: LOAD_RATE_LIMIT } }, `kubegate-pgrestart-${name}-`));
     fs.copyFileSync(path.join(files[0]!.dir, 'kubegate.key'), path.join(files[1]!.dir, 'kubegate.key'));
     replicas = files.map((f) => new KubegateServer(f));
     await Promise.all(replicas.map((r) => r.start()));
