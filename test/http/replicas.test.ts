@@ -27,7 +27,7 @@ import { fetchWithCa } from '../../e2e/support/fetch-with-ca';
 import { authProviderConfig, kubectlEnv, kubectlPersistsRefresh, whoami, type KubectlEnv } from '../../e2e/support/kubectl';
 import { buildKubeconfig, toYaml } from '../../lib/kubeconfig/build';
 import { hashRefreshToken } from '../../lib/oidc/refresh-tokens';
-import { basic, form, type TokenCall } from './support/client';
+import { basic, form, readTokenCall, type TokenCall } from './support/client';
 import { KubegateServer, prepareKubegate } from './support/kubegate';
 import { RoundRobinProxy } from './support/round-robin';
 import { openSeeder, type Seeder } from './support/seed';
@@ -58,14 +58,7 @@ async function refreshAtLb(refreshToken: string): Promise<TokenCall> {
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('kubernetes', '') },
     body: form({ grant_type: 'refresh_token', refresh_token: refreshToken }),
   });
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // the assertion shows `text`
-  }
-  return { status: res.status, headers: res.headers, json, text };
+  return readTokenCall(res);
 }
 
 beforeAll(async () => {

@@ -69,6 +69,11 @@ export async function tokenRequest(
   const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/x-www-form-urlencoded' };
   if (opts.authorization !== undefined) headers.authorization = opts.authorization;
   const res = await fetch(`${base}/oidc/token`, { method: opts.method ?? 'POST', headers, body: opts.method === 'GET' ? undefined : body });
+  return readTokenCall(res);
+}
+
+/** A token endpoint response, read whole: `json` is left empty when the body is not JSON (the assertion on it shows `text`). */
+export async function readTokenCall(res: Response): Promise<TokenCall> {
   const text = await res.text();
   let json: Record<string, unknown> = {};
   try {
