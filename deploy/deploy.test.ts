@@ -10,7 +10,7 @@ import yaml from 'js-yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config/load';
 import { renderChart, renderKustomize, type K8sObject } from './test-support/render';
-import { allViolations, configText, probeViolations, secretViolations, securityViolations, wiringViolations } from './test-support/rules';
+import { allViolations, configText, probeViolations, secretViolations, securityViolations, shutdownViolations, wiringViolations } from './test-support/rules';
 import { schemaProblems, unknownFieldProblems } from './test-support/schema';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mutating rendered YAML to show each check bites */
@@ -178,6 +178,24 @@ describe('kustomize base (kubectl kustomize deploy/kustomize)', () => {
     expect(problems).toEqual([]);
     expect((yaml.load(text) as Any).storage.sqlite).toBeUndefined();
     expect(deployment(base).spec.replicas).toBe(2);
+  });
+
+  it('shutdown: a preStop pause, then shutdown_grace, both inside the termination grace, so a rollout cuts no refresh', () => {
+    expect(shutdownViolations(base)).toEqual([]);
+    const setGrace = (o: Any[], grace: string) => {
+      const cm = o.find((x) => x.kind === 'ConfigMap');
+      cm.data['kubegate.yaml'] = cm.data['kubegate.yaml'].replace('\nserver:\n', `\nserver:\n  shutdown_grace: ${grace}\n`);
+    };
+    const cases: [string, (o: Any[]) => void, string[]][] = [
+      ['no preStop', (o) => delete deployment(o).spec.template.spec.containers[0].lifecycle, ['no preStop sleep: proxies still send requests to a pod that stopped listening']],
+      ['grace too short', (o) => (deployment(o).spec.template.spec.terminationGracePeriodSeconds = 15), ['terminationGracePeriodSeconds 15 is less than preStop 5s + shutdown_grace 10s + 5s']],
+      ['a longer shutdown_grace in the config', (o) => setGrace(o, '30s'), ['terminationGracePeriodSeconds 30 is less than preStop 5s + shutdown_grace 30s + 5s']],
+      ['the default grace (30 s) with a long shutdown_grace', (o) => {
+        delete deployment(o).spec.template.spec.terminationGracePeriodSeconds;
+        setGrace(o, '1m');
+      }, ['terminationGracePeriodSeconds 30 is less than preStop 5s + shutdown_grace 60s + 5s']],
+    ];
+    for (const [name, change, messages] of cases) expect(shutdownViolations(broken(base, change)), name).toEqual(messages);
   });
 
   it('wiring: selectors select the pods, the Ingress serves issuer.url over TLS through the Service port, the PDB lets a node drain', () => {

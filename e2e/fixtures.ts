@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { test as base, expect, type Page } from '@playwright/test';
 import { KubegateLoginPage, ClusterPage, HomePage } from './pages/portal';
 import { UpstreamLoginPage } from './pages/upstream-login';
+import { watchConsoleErrors } from './support/console-errors';
 import { kubectlEnv, type KubectlEnv } from './support/kubectl';
 import { startTopology, USERS, type Topology } from './support/topology';
 
@@ -47,12 +48,7 @@ export const test = base.extend<TestFixtures, { topo: Topology }>({
     { auto: true },
   ],
   consoleErrors: async ({ page, topo }, use) => {
-    // Kubegate's own pages only: the upstream IdP's page is not ours to judge.
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' && page.url().startsWith(topo.portal)) errors.push(`${page.url()}: ${m.text()}`);
-    });
-    await use(errors);
+    await use(watchConsoleErrors(page, topo.portal));
   },
   signIn: async ({ page, topo }, use) => {
     await use(async (who, baseUrl = topo.portal) => {

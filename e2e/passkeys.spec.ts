@@ -16,6 +16,7 @@ import { test as base, expect, type CDPSession, type Page } from '@playwright/te
 import { KubegateLoginPage } from './pages/portal';
 import { worldFixtures, type WorldFixtures } from './support/world-fixtures';
 import { startApiServer, type ApiServer } from './support/apiserver';
+import { watchConsoleErrors } from './support/console-errors';
 import { createTestPki } from './support/certs';
 import { freePort, startKubegate, type KubegateProcess } from './support/kubegate';
 import { authProviderConfig, shell, whoami } from './support/kubectl';
@@ -96,15 +97,6 @@ async function virtualAuthenticator(page: Page, opts: { synced?: boolean; cdp?: 
   return { cdp, authenticatorId };
 }
 
-/** Errors in the browser console on Kubegate's pages (CSP violations show up here). */
-function consoleErrors(page: Page, portal: string): string[] {
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' && page.url().startsWith(portal)) errors.push(`${page.url()}: ${m.text()}`);
-  });
-  return errors;
-}
-
 function claimsOf(jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 }
@@ -128,7 +120,7 @@ test.describe('passkeys as the second factor', () => {
     kube,
   }) => {
     test.setTimeout(150_000);
-    const errors = consoleErrors(page, world.portal);
+    const errors = watchConsoleErrors(page, world.portal);
     const { cdp, authenticatorId } = await virtualAuthenticator(page);
 
     // First sign-in: the password, then enrollment (MFA is required for `platform`, nothing is enrolled yet).
@@ -192,7 +184,7 @@ test.describe('passkeys as the second factor', () => {
 
   test('dave adds a synced passkey on the security page, removes the device-bound one, and then signs in as swk', async ({ page, world, login, home }) => {
     test.setTimeout(120_000);
-    const errors = consoleErrors(page, world.portal);
+    const errors = watchConsoleErrors(page, world.portal);
     const laptop = await virtualAuthenticator(page);
     await login.open();
     await login.signInWithPassword(LOCAL, DAVE.username, DAVE.password);
@@ -232,7 +224,7 @@ test.describe('passkeys as the second factor', () => {
   });
 
   test('with passwordless_local, erin signs in with her passkey alone: no password, a complete session (hwk + mfa)', async ({ page, world, login, home, clusterPage }) => {
-    const errors = consoleErrors(page, world.portal);
+    const errors = watchConsoleErrors(page, world.portal);
     await virtualAuthenticator(page);
     await login.open();
     await login.signInWithPassword(LOCAL, ERIN.username, ERIN.password);

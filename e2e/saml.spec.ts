@@ -15,6 +15,7 @@ import { startSamlIdp, type SamlIdp, type SamlTestUser } from '../test/support/s
 import { ClusterPage, KubegateLoginPage } from './pages/portal';
 import { startApiServer, type ApiServer } from './support/apiserver';
 import { createTestPki } from './support/certs';
+import { watchConsoleErrors } from './support/console-errors';
 import { freePort, startKubegate, type KubegateProcess } from './support/kubegate';
 import { kubectlEnv, shell, whoami } from './support/kubectl';
 import { startTlsProxy, type TlsProxy } from './support/tls-proxy';
@@ -110,11 +111,7 @@ async function signInThroughIdp(page: Page) {
 
 test('signs in through the SAML IdP; real kubectl sees the mapped username and groups', async ({ page, context }, testInfo) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: portal });
-  // Kubegate's own pages only (CSP violations show up as console errors); the IdP's page is not ours to judge.
-  const consoleErrors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' && page.url().startsWith(portal)) consoleErrors.push(`${page.url()}: ${m.text()}`);
-  });
+  const consoleErrors = watchConsoleErrors(page, portal);
   await signInThroughIdp(page);
   await expect(page.getByTestId('username')).toHaveText('alice');
 

@@ -5,6 +5,7 @@
  * manifest that breaks it.
  */
 import yaml from 'js-yaml';
+import { parseDuration } from '../../lib/util/duration';
 import type { K8sObject } from './render';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- rendered YAML is walked as plain data; the schema check types it */
@@ -200,4 +201,36 @@ export function wiringViolations(objects: K8sObject[]): string[] {
   return v;
 }
 
-export const allViolations = (objects: K8sObject[]) => [...securityViolations(objects), ...probeViolations(objects), ...secretViolations(objects), ...wiringViolations(objects)];
+/** Kubegate's `server.shutdown_grace` when the config does not set it (lib/config/schema.ts). */
+const DEFAULT_SHUTDOWN_GRACE = 10;
+/** What the kubelet's SIGKILL must leave after the preStop pause and Kubegate's own grace: the store's close and the last audit rows. */
+const SHUTDOWN_MARGIN = 5;
+
+/**
+ * A rolling update or a drain ends no refresh halfway: a preStop pause lets
+ * every proxy drop the endpoint first, then SIGTERM gives requests in flight
+ * `server.shutdown_grace`, and the pod's termination grace covers both with a
+ * margin, or the kubelet's SIGKILL cuts them.
+ */
+export function shutdownViolations(objects: K8sObject[]): string[] {
+  const v: string[] = [];
+  const pod = one(objects, 'Deployment').spec.template.spec;
+  const container = pod.containers.find((x: Any) => x.name === 'kubegate');
+  const pause = container?.lifecycle?.preStop?.sleep?.seconds;
+  if (!(Number.isInteger(pause) && pause > 0)) v.push('no preStop sleep: proxies still send requests to a pod that stopped listening');
+  const configured = (yaml.load(configText(objects)) as Any)?.server?.shutdown_grace;
+  const grace = configured === undefined ? DEFAULT_SHUTDOWN_GRACE : parseDuration(configured);
+  if (grace === undefined) return [...v, `config server.shutdown_grace ${String(configured)} is not a duration`];
+  const total = pod.terminationGracePeriodSeconds ?? 30;
+  const need = (Number.isInteger(pause) ? pause : 0) + grace + SHUTDOWN_MARGIN;
+  if (total < need) v.push(`terminationGracePeriodSeconds ${total} is less than preStop ${pause ?? 0}s + shutdown_grace ${grace}s + ${SHUTDOWN_MARGIN}s`);
+  return v;
+}
+
+export const allViolations = (objects: K8sObject[]) => [
+  ...securityViolations(objects),
+  ...probeViolations(objects),
+  ...secretViolations(objects),
+  ...wiringViolations(objects),
+  ...shutdownViolations(objects),
+];
