@@ -92,6 +92,20 @@ describe('log redaction on pino: what reaches the output', () => {
     expect(JSON.parse(out)).toMatchObject({ msg: 'bad grant [redacted]', detail: 'got [redacted]', list: ['[redacted]'] });
   });
 
+  it('a flat line (written without pino) and a nested one have the same shape: level, msg, time, then the fields in order', () => {
+    const { log, lines } = capture();
+    log.info('flat', { a: 'x', n: 1, ok: true, none: null, gone: undefined, token: SECRET, ua: `curl ${SECRET}` });
+    log.info('nested', { a: 'x', n: 1, ok: true, none: null, gone: undefined, token: SECRET, ua: `curl ${SECRET}`, o: { b: 1 } });
+    log.info('odd number', { n: Number.NaN });
+    const [flat, nested, odd] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(Object.keys(flat!)).toEqual(['level', 'msg', 'time', 'a', 'n', 'ok', 'none', 'token', 'ua']);
+    expect(Object.keys(nested!)).toEqual(['level', 'msg', 'time', 'a', 'n', 'ok', 'none', 'token', 'ua', 'o']);
+    expect(flat).toMatchObject({ level: 'info', msg: 'flat', a: 'x', n: 1, ok: true, none: null, token: '[redacted]', ua: 'curl [redacted]' });
+    expect(flat!.time).toBe(flat!.time && new Date(flat!.time as string).toISOString());
+    expect(odd).toMatchObject({ level: 'info', msg: 'odd number' });
+    expect(lines.join('\n')).not.toContain(SECRET);
+  });
+
   it('deeply nested secrets are redacted, and nothing recursive escapes the depth bound', () => {
     const { log, lines } = capture();
     let deep: Record<string, unknown> = { client_secret: 'plain-secret-value' };
