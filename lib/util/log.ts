@@ -6,9 +6,9 @@
  * it sits (an error message, a stack): tokens never reach a log, even by
  * mistake.
  *
- * Lines go to stdout through one asynchronous pino destination
- * (`stdoutSink()`), shared with the audit lines (lib/store/audit-stdout.ts)
- * so the two never interleave inside a line. Lines logged in one turn of the
+ * Lines go to stdout through one pino destination (`stdoutSink()`), shared
+ * with the audit lines (lib/store/audit-stdout.ts) so the two never
+ * interleave inside a line. Lines logged in one turn of the
  * event loop are handed to it together, at the end of that turn, in the
  * order they were logged, after one pass of the token scrubber over them
  * all (a refresh under load logs two lines: its access and audit lines);
@@ -125,12 +125,17 @@ function redactError(err: Error, depth: number): Record<string, unknown> {
 let sink: pino.DestinationStream & { flushSync?: () => void } | undefined;
 
 /**
- * The process's stdout destination, made on first use: asynchronous (lines
- * are buffered and written by sonic-boom without blocking the request that
- * logged them), in order, each line whole.
+ * The process's stdout destination, made on first use: sonic-boom writing
+ * synchronously, in order, each line whole (retrying while a non-blocking
+ * stdout is full). It is handed a whole turn's lines at once (below), so a
+ * refresh under load costs a share of one write(2) at the end of its turn,
+ * as console.log costs on Linux pipes and files; an asynchronous
+ * destination cost a thread-pool round trip per write, a wake-up of another
+ * thread on a busy core, and at exit could write buffered lines before the
+ * one still in flight.
  */
 export function stdoutSink(): DestinationStream & { flushSync?: () => void } {
-  sink ??= pino.destination({ dest: 1, sync: false });
+  sink ??= pino.destination({ dest: 1, sync: true });
   return sink;
 }
 
@@ -163,7 +168,7 @@ function queueStdout(line: string): void {
   }
 }
 
-/** One whole line onto stdout, through the log destination (the audit trail's lines). */
+/** One whole line onto stdout, through the log destination (the audit trail's lines); token shapes are scrubbed. */
 export function writeStdoutLine(line: string): void {
   queueStdout(line + '\n');
 }
