@@ -66,7 +66,7 @@ export function createGracefulShutdown(opts: ShutdownOptions): GracefulShutdown 
       if (draining) res.setHeader('connection', 'close');
       else {
         open.add(res);
-        res.once('close', forget);
+        res.on('close', forget);
       }
       inner(req, res);
     };

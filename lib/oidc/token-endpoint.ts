@@ -17,7 +17,7 @@ export type { TokenEndpointDeps } from './grants/shared';
  */
 export async function handleTokenRequest(req: IssuerRequest, deps: TokenEndpointDeps): Promise<IssuerResponse> {
   if (!deps.metrics) return tokenRequest(req, deps, {});
-  const start = process.hrtime.bigint();
+  const start = performance.now();
   const seen: { grantType?: string } = {};
   const res = await tokenRequest(req, deps, seen);
   deps.metrics.tokenRequest(seen.grantType, res.status, secondsSince(start));

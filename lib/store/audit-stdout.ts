@@ -36,6 +36,8 @@ export function auditJsonLine(e: AuditEvent): string {
  * through the log's stdout destination, so log and audit lines never mix
  * inside a line.
  */
-export function printAuditEvent(e: AuditEvent, write: (line: string) => void = writeStdoutLine): void {
-  write(scrubTokens(auditJsonLine(e)));
+export function printAuditEvent(e: AuditEvent, write?: (line: string) => void): void {
+  // writeStdoutLine scrubs the lines of a turn together, in one pass.
+  if (write) write(scrubTokens(auditJsonLine(e)));
+  else writeStdoutLine(auditJsonLine(e));
 }

@@ -60,7 +60,7 @@ export interface RestoreReport extends RestoreCounts {
  */
 export class SqliteStore extends KyselyStore {
   private readonly contextSql: string;
-  private context: { stmt: Database.Statement; columns: string[] } | undefined;
+  private context: PreparedContext | undefined;
   /** Set when the open found a restored database and reset it (see watermark.ts). */
   restore: RestoreReport | undefined;
 
@@ -75,12 +75,10 @@ export class SqliteStore extends KyselyStore {
   }
 
   override async findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined> {
-    const q = (this.context ??= this.reader.prepareRaw(this.contextSql));
+    const q = (this.context ??= prepareContext(this.reader, this.contextSql));
     const values = this.reader.get(q.stmt, [tokenHash]) as unknown[] | undefined;
     if (!values) return undefined;
-    const row: Record<string, unknown> = {};
-    for (let i = 0; i < q.columns.length; i++) row[q.columns[i]!] = values[i];
-    return toRefreshContext(row as RefreshContextRow);
+    return toRefreshContext(q.toRow(values));
   }
 
   protected override applyWrite(write: GroupedWrite, budgetMs?: number): Promise<boolean> {
@@ -208,6 +206,53 @@ export async function openSqliteStore(file: string, opts: SqliteStoreOptions = {
     await store.close();
     throw err;
   }
+}
+
+/** The refresh-context read as a raw statement, and how its values become a row. */
+interface PreparedContext {
+  stmt: Database.Statement;
+  toRow: (values: unknown[]) => RefreshContextRow;
+}
+
+/** Every column of the refresh-context row, in the row type's terms. */
+const CONTEXT_COLUMNS = [
+  'hash', 'family_id', 't_generation', 't_created_at', 'used_at',
+  'login_session_id', 'user_id', 'cluster', 'client_id', 'origin', 'f_created_at', 'last_used_at',
+  'f_expires_at', 'f_generation', 'f_revoked_at', 'f_revoke_reason',
+  's_upstream', 'amr', 'auth_time', 's_created_at', 's_expires_at', 's_revoked_at', 's_revoke_reason', 'client_ip', 'user_agent', 'last_seen_at',
+  'u_upstream', 'subject', 'username', 'email', 'name', 'groups', 'u_created_at', 'u_updated_at', 'checked_at', 'check_failing_since',
+] as const satisfies ReadonlyArray<keyof RefreshContextRow>;
+
+/**
+ * The row is built as one object literal over the statement's column
+ * positions, found once: the same shape every time, where assigning 36
+ * names one by one into an empty object made V8 fall back to a slow
+ * dictionary object on every read.
+ */
+function prepareContext(reader: SqliteReader, sql: string): PreparedContext {
+  const { stmt, columns } = reader.prepareRaw(sql);
+  const at = (name: (typeof CONTEXT_COLUMNS)[number]): number => {
+    const i = columns.indexOf(name);
+    if (i < 0) throw new Error(`the refresh-context query has no column ${name}`);
+    return i;
+  };
+  const [hash, family_id, t_generation, t_created_at, used_at, login_session_id, user_id, cluster, client_id, origin, f_created_at, last_used_at,
+    f_expires_at, f_generation, f_revoked_at, f_revoke_reason, s_upstream, amr, auth_time, s_created_at, s_expires_at, s_revoked_at, s_revoke_reason,
+    client_ip, user_agent, last_seen_at, u_upstream, subject, username, email, name, groups, u_created_at, u_updated_at, checked_at, check_failing_since,
+  ] = CONTEXT_COLUMNS.map(at);
+  if (columns.length !== CONTEXT_COLUMNS.length) throw new Error(`the refresh-context query has ${columns.length} columns, expected ${CONTEXT_COLUMNS.length}`);
+  const toRow = (v: unknown[]) =>
+    ({
+      hash: v[hash!], family_id: v[family_id!], t_generation: v[t_generation!], t_created_at: v[t_created_at!], used_at: v[used_at!],
+      login_session_id: v[login_session_id!], user_id: v[user_id!], cluster: v[cluster!], client_id: v[client_id!], origin: v[origin!],
+      f_created_at: v[f_created_at!], last_used_at: v[last_used_at!], f_expires_at: v[f_expires_at!], f_generation: v[f_generation!],
+      f_revoked_at: v[f_revoked_at!], f_revoke_reason: v[f_revoke_reason!], s_upstream: v[s_upstream!], amr: v[amr!], auth_time: v[auth_time!],
+      s_created_at: v[s_created_at!], s_expires_at: v[s_expires_at!], s_revoked_at: v[s_revoked_at!], s_revoke_reason: v[s_revoke_reason!],
+      client_ip: v[client_ip!], user_agent: v[user_agent!], last_seen_at: v[last_seen_at!], u_upstream: v[u_upstream!], subject: v[subject!],
+      username: v[username!], email: v[email!], name: v[name!], groups: v[groups!], u_created_at: v[u_created_at!], u_updated_at: v[u_updated_at!],
+      checked_at: v[checked_at!], check_failing_since: v[check_failing_since!],
+    }) as RefreshContextRow;
+  return { stmt, toRow };
 }
 
 /** Closes the connections of a store whose open failed (no statements prepared yet). */

@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
  * kept as text and evaluated in place.
  *
  * Every write is a transaction opened with `BEGIN IMMEDIATE` under a
- * deadline: `busy_timeout` is set to what is left of the caller's bound, so
+ * deadline: `busy_timeout` is set to what is left of the caller's bound (or up to 50 ms less), so
  * a lock held by another process is waited for on this thread, never on the
  * event loop, and never longer than the bound. A transaction past its
  * deadline (plus COMMIT_ALLOWANCE_MS) is rolled back instead of committed:
@@ -98,10 +98,13 @@ export const ENGINE_SOURCE = `(db, deps) => {
   const fail = (code, message) => Object.assign(new Error(message), { code });
   // Storage conditions abort a whole group; anything else (a constraint) fails only its own write.
   const STORAGE = /^SQLITE_(BUSY|LOCKED|FULL|READONLY|IOERR|CANTOPEN|PROTOCOL|NOMEM|CORRUPT|NOTADB)/;
+  // A PRAGMA is compiled anew each time: the timeout set is kept while it is within
+  // BUSY_SLACK below what is left (never above it), so most transactions set nothing.
+  const BUSY_SLACK = 50;
   let busyMs = -1;
   const setBusy = (ms) => {
     ms = Math.max(0, Math.floor(ms));
-    if (ms !== busyMs) { db.pragma('busy_timeout = ' + ms); busyMs = ms; }
+    if (busyMs > ms || busyMs < ms - BUSY_SLACK) { db.pragma('busy_timeout = ' + ms); busyMs = ms; }
   };
   let tx = null;
   let mark = null;
@@ -124,7 +127,8 @@ export const ENGINE_SOURCE = `(db, deps) => {
   };
   const writeMark = (seq) => {
     const text = JSON.stringify({ kubegate_watermark: 1, instance_id: mark.instanceId, write_seq: seq });
-    const buf = Buffer.alloc(RECORD, 0x20);
+    const buf = (mark.buf ??= Buffer.alloc(RECORD));
+    buf.fill(0x20);
     buf.write(text, 0, 'utf8');
     buf[RECORD - 1] = 0x0a;
     try {
@@ -158,26 +162,44 @@ export const ENGINE_SOURCE = `(db, deps) => {
     }
     if (seq !== undefined) writeMark(seq);
   };
+  // First without savepoints (two statements less per write, and no page copies into the
+  // statement journal): a guard that changes no row leaves nothing to undo. Should any write fail,
+  // the whole transaction is rolled back and the group run again with a savepoint per write, so a
+  // failing write still fails alone.
+  const OPTIMISTIC = {};
+  const groupOnce = (items, savepoints) => {
+    const results = [];
+    for (const item of items) {
+      const savepoint = savepoints && item.steps.length > 1;
+      if (savepoint) prep('SAVEPOINT kubegate_write').run();
+      try {
+        let applied = true;
+        for (let i = 0; i < item.steps.length; i++) {
+          const r = run(item.steps[i].sql, item.steps[i].parameters);
+          if (i === 0 && item.guard && r.changes === 0) { applied = false; break; }
+        }
+        if (savepoint) prep('RELEASE kubegate_write').run();
+        results.push({ applied });
+      } catch (err) {
+        if (!db.inTransaction || STORAGE.test(String(err && err.code))) throw err;
+        if (!savepoints) throw OPTIMISTIC;
+        if (savepoint) { prep('ROLLBACK TO kubegate_write').run(); prep('RELEASE kubegate_write').run(); }
+        results.push({ error: { code: String(err.code || 'ERROR'), message: String(err.message || err) } });
+      }
+    }
+    return results;
+  };
   const group = (items, deadline) => {
     begin(deadline);
-    const results = [];
+    let results;
     try {
-      for (const item of items) {
-        const savepoint = item.steps.length > 1;
-        if (savepoint) prep('SAVEPOINT kubegate_write').run();
-        try {
-          let applied = true;
-          for (let i = 0; i < item.steps.length; i++) {
-            const r = run(item.steps[i].sql, item.steps[i].parameters);
-            if (i === 0 && item.guard && r.changes === 0) { applied = false; break; }
-          }
-          if (savepoint) prep('RELEASE kubegate_write').run();
-          results.push({ applied });
-        } catch (err) {
-          if (!db.inTransaction || STORAGE.test(String(err && err.code))) throw err;
-          if (savepoint) { prep('ROLLBACK TO kubegate_write').run(); prep('RELEASE kubegate_write').run(); }
-          results.push({ error: { code: String(err.code || 'ERROR'), message: String(err.message || err) } });
-        }
+      try {
+        results = groupOnce(items, false);
+      } catch (err) {
+        if (err !== OPTIMISTIC) throw err;
+        prep('ROLLBACK').run();
+        prep('BEGIN IMMEDIATE').run();
+        results = groupOnce(items, true);
       }
       commit();
     } catch (err) {
@@ -186,7 +208,6 @@ export const ENGINE_SOURCE = `(db, deps) => {
     }
     return results;
   };
-
   const ops = {
     begin: (m) => begin(m.deadline),
     exec: (m) => {

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger, parseLevel, redact, routeConsoleToLog, type Level } from './log';
 
@@ -92,6 +96,20 @@ describe('log redaction on pino: what reaches the output', () => {
     expect(JSON.parse(out)).toMatchObject({ msg: 'bad grant [redacted]', detail: 'got [redacted]', list: ['[redacted]'] });
   });
 
+  it('a flat line (written without pino) and a nested one have the same shape: level, msg, time, then the fields in order', () => {
+    const { log, lines } = capture();
+    log.info('flat', { a: 'x', n: 1, ok: true, none: null, gone: undefined, token: SECRET, ua: `curl ${SECRET}` });
+    log.info('nested', { a: 'x', n: 1, ok: true, none: null, gone: undefined, token: SECRET, ua: `curl ${SECRET}`, o: { b: 1 } });
+    log.info('odd number', { n: Number.NaN });
+    const [flat, nested, odd] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(Object.keys(flat!)).toEqual(['level', 'msg', 'time', 'a', 'n', 'ok', 'none', 'token', 'ua']);
+    expect(Object.keys(nested!)).toEqual(['level', 'msg', 'time', 'a', 'n', 'ok', 'none', 'token', 'ua', 'o']);
+    expect(flat).toMatchObject({ level: 'info', msg: 'flat', a: 'x', n: 1, ok: true, none: null, token: '[redacted]', ua: 'curl [redacted]' });
+    expect(flat!.time).toBe(flat!.time && new Date(flat!.time as string).toISOString());
+    expect(odd).toMatchObject({ level: 'info', msg: 'odd number' });
+    expect(lines.join('\n')).not.toContain(SECRET);
+  });
+
   it('deeply nested secrets are redacted, and nothing recursive escapes the depth bound', () => {
     const { log, lines } = capture();
     let deep: Record<string, unknown> = { client_secret: 'plain-secret-value' };
@@ -133,5 +151,34 @@ describe('routeConsoleToLog', () => {
       expect.objectContaining({ level: 'info', msg: '✓ Running next.config.js took 115ms', source: 'console' }),
       expect.objectContaining({ level: 'info', msg: '{ a: 1 }', source: 'console' }),
     ]);
+  });
+});
+
+describe('stdout: the lines of one event-loop turn go out together', () => {
+  it('in the order logged, scrubbed, and all of them even when the process exits right after logging', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubegate-log-'));
+    const script = path.join(dir, 'log-stdout.ts');
+    fs.writeFileSync(
+      script,
+      [
+        `import { createLogger, writeStdoutLine } from ${JSON.stringify(path.resolve(import.meta.dirname, 'log.ts'))};`,
+        `const log = createLogger();`,
+        `log.info('first', { n: 1 });`,
+        `writeStdoutLine('{"audit":true,"ua":"${SECRET}"}');`,
+        `log.warn('nested', { o: { refresh_token: 'x' } });`,
+        `setImmediate(() => { log.info('next turn', { n: 2 }); log.info('exit now', { n: 3 }); process.exit(0); });`,
+      ].join('\n'),
+    );
+    try {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: path.resolve(import.meta.dirname, '../..') });
+      expect(run.status).toBe(0);
+      expect(run.stdout).not.toContain(SECRET);
+      const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => l.msg ?? (l.audit ? 'audit' : '?'))).toEqual(['first', 'audit', 'nested', 'next turn', 'exit now']);
+      expect(lines[1]).toEqual({ audit: true, ua: '[redacted]' });
+      expect(lines[2]).toMatchObject({ level: 'warn', o: { refresh_token: '[redacted]' } });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

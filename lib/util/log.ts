@@ -6,10 +6,18 @@
  * it sits (an error message, a stack): tokens never reach a log, even by
  * mistake.
  *
- * Lines go to stdout through one asynchronous pino destination
- * (`stdoutSink()`), shared with the audit lines (lib/store/audit-stdout.ts)
- * so the two never interleave inside a line; `flushLogs()` writes what is
- * buffered before the process exits (pino also does on `exit`).
+ * Lines go to stdout through one pino destination (`stdoutSink()`), shared
+ * with the audit lines (lib/store/audit-stdout.ts) so the two never
+ * interleave inside a line. Lines logged in one turn of the
+ * event loop are handed to it together, at the end of that turn, in the
+ * order they were logged, after one pass of the token scrubber over them
+ * all (a refresh under load logs two lines: its access and audit lines);
+ * `flushLogs()` writes what is pending or buffered before the process exits
+ * (also done on `exit`).
+ *
+ * A line whose fields are all flat (strings, numbers, booleans, null: an
+ * access line) is serialized here with one JSON.stringify; anything nested
+ * goes through pino. Both give `{"level","msg","time",...fields}`.
  */
 import { format } from 'node:util';
 import pino, { type DestinationStream } from 'pino';
@@ -66,6 +74,28 @@ function redactInto(out: Record<string, unknown>, fields: Record<string, unknown
 }
 
 /**
+ * Like redactInto for a line's top-level fields; false (and `out` partly
+ * filled) when a value is an object, an array, a bigint or a function, or a
+ * number that is not finite: such a line is left to pino, which has its own
+ * rules for them.
+ */
+function redactFlatInto(out: Record<string, unknown>, fields: Record<string, unknown>): boolean {
+  for (const k in fields) {
+    if (!Object.prototype.hasOwnProperty.call(fields, k)) continue;
+    const v = fields[k];
+    if (v === undefined) continue;
+    if (secretKey(k)) {
+      out[k] = REDACTED;
+      continue;
+    }
+    const t = typeof v;
+    if (!(t === 'string' || t === 'boolean' || v === null || (t === 'number' && Number.isFinite(v)))) return false;
+    out[k] = v;
+  }
+  return true;
+}
+
+/**
  * Nested plain objects and arrays too (`{ headers: { authorization } }` must
  * not slip through), and errors: their name, message, stack, cause and own
  * fields (an HTTP client's error may carry the request it made).
@@ -95,23 +125,58 @@ function redactError(err: Error, depth: number): Record<string, unknown> {
 let sink: pino.DestinationStream & { flushSync?: () => void } | undefined;
 
 /**
- * The process's stdout destination, made on first use: asynchronous (lines
- * are buffered and written by sonic-boom without blocking the request that
- * logged them), in order, each line whole.
+ * The process's stdout destination, made on first use: sonic-boom writing
+ * synchronously, in order, each line whole (retrying while a non-blocking
+ * stdout is full). It is handed a whole turn's lines at once (below), so a
+ * refresh under load costs a share of one write(2) at the end of its turn,
+ * as console.log costs on Linux pipes and files; an asynchronous
+ * destination cost a thread-pool round trip per write, a wake-up of another
+ * thread on a busy core, and at exit could write buffered lines before the
+ * one still in flight.
  */
 export function stdoutSink(): DestinationStream & { flushSync?: () => void } {
-  sink ??= pino.destination({ dest: 1, sync: false });
+  sink ??= pino.destination({ dest: 1, sync: true });
   return sink;
 }
 
-/** One whole line onto stdout, through the log destination (the audit trail's lines). */
-export function writeStdoutLine(line: string): void {
-  stdoutSink().write(line + '\n');
+/** Lines logged in this turn of the event loop, each ending in a newline, not yet scrubbed or handed to the sink. */
+let pending = '';
+let flushScheduled = false;
+let exitHooked = false;
+
+/** Hands this turn's lines to the sink, scrubbed in one pass (a token shape never spans a newline). */
+function flushPending(): void {
+  flushScheduled = false;
+  if (pending === '') return;
+  const text = pending;
+  pending = '';
+  stdoutSink().write(scrubTokens(text));
 }
 
-/** Writes whatever is buffered for stdout now (graceful shutdown, before exit). */
+/**
+ * One whole line (newline-terminated) for stdout, written at the end of
+ * this turn of the event loop together with the turn's other lines.
+ */
+function queueStdout(line: string): void {
+  pending += line;
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushPending);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', flushLogs);
+  }
+}
+
+/** One whole line onto stdout, through the log destination (the audit trail's lines); token shapes are scrubbed. */
+export function writeStdoutLine(line: string): void {
+  queueStdout(line + '\n');
+}
+
+/** Writes whatever is pending or buffered for stdout now (graceful shutdown, before exit). */
 export function flushLogs(): void {
   try {
+    flushPending();
     sink?.flushSync?.();
   } catch {
     // stdout gone (EPIPE): nothing more can be written anyway.
@@ -133,7 +198,9 @@ export interface LoggerOptions {
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const write = opts.write;
-  const destination: DestinationStream = write ? { write: (s: string) => write(s.endsWith('\n') ? s.slice(0, -1) : s) } : stdoutSink();
+  // `write` (tests, tools) gets each line scrubbed, without its newline; stdout gets the turn's lines scrubbed together.
+  const emit: (line: string) => void = write ? (s) => write(scrubTokens(s.endsWith('\n') ? s.slice(0, -1) : s)) : queueStdout;
+  const destination: DestinationStream = { write: emit };
   const p = pino(
     {
       level: opts.level ?? 'info',
@@ -143,15 +210,18 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       formatters: {
         level: (label) => ({ level: label }),
       },
-      hooks: { streamWrite: scrubTokens },
     },
     destination,
   );
   const at = (level: Level) => (msg: string, fields?: Record<string, unknown>) => {
     if (!p.isLevelEnabled(level)) return;
-    // Redacted here, into the object pino writes: one copy of the fields.
-    const line: Record<string, unknown> = { msg, time: new Date().toISOString() };
-    p[level](fields ? redactInto(line, fields, 0) : line);
+    // Redacted here, into the object written: one copy of the fields.
+    const line: Record<string, unknown> = { level, msg, time: new Date().toISOString() };
+    if (!fields || redactFlatInto(line, fields)) {
+      emit(JSON.stringify(line) + '\n');
+      return;
+    }
+    p[level](redactInto({ msg, time: line.time }, fields, 0));
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
