@@ -11,8 +11,11 @@ import {
   type AuditEventsTable,
   type AuditListener,
   type Database as Schema,
+  type RefreshContextRow,
   type RotationInput,
+  toRefreshContext,
 } from './kysely-store';
+import type { RefreshContext } from './types';
 import type { GroupedWrite } from './write-engine';
 
 /** Defaults of `storage.postgres` (lib/config/schema.ts), in ms. */
@@ -266,16 +269,24 @@ function poolConfig(url: string, o: PostgresStoreOptions, statementTimeoutMs: nu
  */
 export class PostgresStore extends KyselyStore {
   private readonly rotation;
+  /** The refresh read, compiled once (as on SQLite): Kysely would build and compile the 4-table join per call. */
+  private readonly contextRead;
 
   /** `prepared`: the pool's registry (mappedPool); the refresh path's statements are added to it. */
   constructor(db: Kysely<Schema>, longDb: Kysely<Schema>, prepared?: PreparedStatements) {
     super(db, () => longDb.destroy(), longDb);
     this.rotation = rotationStatement(db);
+    this.contextRead = compiledTemplate(['hash'], (p) => refreshContextQuery(db, p.hash));
     if (prepared) {
-      prepared.add(refreshContextQuery(db, '').compile().sql);
       const none = {} as never;
-      for (const template of [this.rotation, ...Object.values(this.statements)]) prepared.add(template(none).sql);
+      for (const template of [this.contextRead, this.rotation, ...Object.values(this.statements)]) prepared.add(template(none).sql);
     }
+  }
+
+  override async findRefreshContext(tokenHash: string): Promise<RefreshContext | undefined> {
+    const read = this.contextRead({ hash: tokenHash });
+    const { rows } = await this.db.executeQuery<RefreshContextRow>(CompiledQuery.raw(read.sql, [...read.parameters]));
+    return rows[0] && toRefreshContext(rows[0]);
   }
 
   /** One statement, one round trip (rotationStatement above). */
