@@ -96,27 +96,42 @@ export async function runReplicas(argv: string[], where: Placement): Promise<Goa
     const pgChains = await seed(a.configPath);
     const liteChains = await seed(lite.configPath);
     const pgTargets = [ra, rb].map((r) => ({ host: r.host, path: '/oidc/token', headers: KUBECTL_AUTH }));
-    const pgConns = [await openConnections(a.port, c / 2), await openConnections(b.port, c / 2)];
-    const liteConns = [await openConnections(lite.port, c)];
     const liteTarget = [{ host: one.host, path: '/oidc/token', headers: KUBECTL_AUTH }];
-    await drive('warmup', c, 1000, refreshWorker(pgConns, pgTargets, pgChains));
-    await drive('warmup', c, 1000, refreshWorker(liteConns, liteTarget, liteChains));
+    // Connections are opened for each phase and closed after it: one left idle while the other
+    // set-up runs may be closed by the server meanwhile (and a request on it never answered).
+    const pgPhase = async (name: string, n: number) => {
+      const conns = [await openConnections(a.port, c / 2), await openConnections(b.port, c / 2)];
+      try {
+        return await drive(name, c, n, refreshWorker(conns, pgTargets, pgChains), [ra.pid, rb.pid]);
+      } finally {
+        conns.flat().forEach((x) => x.close());
+      }
+    };
+    const litePhase = async (name: string, n: number) => {
+      const conns = [await openConnections(lite.port, c)];
+      try {
+        return await drive(name, c, n, refreshWorker(conns, liteTarget, liteChains), [one.pid]);
+      } finally {
+        conns.flat().forEach((x) => x.close());
+      }
+    };
+    await pgPhase('warmup', 1000);
+    await litePhase('warmup', 1000);
 
     const pgRounds: Phase[] = [];
     const liteRounds: Phase[] = [];
     for (let round = 1; round <= rounds; round++) {
-      const l = await drive('one process, SQLite', c, count, refreshWorker(liteConns, liteTarget, liteChains), [one.pid]);
+      const l = await litePhase('one process, SQLite', count);
       printPhase(l);
       liteRounds.push(l);
       const watch = await watchBackends(admin, schema);
-      const p = await drive('two replicas, PostgreSQL', c, count, refreshWorker(pgConns, pgTargets, pgChains), [ra.pid, rb.pid]);
+      const p = await pgPhase('two replicas, PostgreSQL', count);
       const server = watch.stop();
       printPhase(p);
       process.stdout.write(`  ${describeBackends(server, p)}\n`);
       pgRounds.push(p);
       process.stdout.write(`  → two replicas on PostgreSQL / one process on SQLite: ${fmt(p.rps / l.rps, 2)}×\n`);
     }
-    for (const list of [...pgConns, ...liteConns]) list.forEach((x) => x.close());
     const p = median(pgRounds);
     const l = median(liteRounds);
     const errors = [...pgRounds, ...liteRounds].reduce((n, x) => n + x.errors, 0);
