@@ -2,7 +2,7 @@
  * The issuer's refresh path in ONE process on PostgreSQL, counting what a
  * refresh sends to the server: the runtime and the node:http issuer
  * listener as server.ts wires them (no Next.js), a fresh schema
- * `kubegate_pgspeed_*` (dropped at the end), and N refreshes one after
+ * `kubegate_bench_loop_*` (dropped at the end), and N refreshes one after
  * another over a keep-alive socket, each sending the token the previous one
  * returned. Every `pg` query of this process is counted on the client side
  * (`pg.Client.prototype.query` wrapped: one call is one round trip), so the
@@ -50,7 +50,7 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
 } as typeof pg.Client.prototype.query;
 
 const admin = new pg.Pool({ connectionString: opt['pg-url'], max: 1 });
-const schema = `kubegate_pgspeed_loop_${randomBytes(4).toString('hex')}`;
+const schema = `kubegate_bench_loop_${randomBytes(4).toString('hex')}`;
 await admin.query(`create schema ${schema}`);
 try {
   const url = new URL(opt['pg-url']!);
