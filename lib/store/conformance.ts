@@ -371,6 +371,57 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
         expect(await store.getFamily(f.id)).toMatchObject({ generation: 2, last_used_at: now + MIN });
       });
 
+      it('writes the rotation audit row with every field the caller gave', async () => {
+        const s = await session();
+        const f = await family(s, 'aud0');
+        const event = audit('token.refreshed', {
+          user_id: s.user.id,
+          username: s.user.username,
+          cluster: 'prod',
+          session_id: s.session.id,
+          client_ip: '192.0.2.7',
+          request_id: 'req-7',
+          details: { generation: 1, note: 'ünïcode "quoted"' },
+        });
+        expect(await store.rotateRefreshToken({ tokenHash: hash('aud0'), successorHash: hash('aud1'), familyId: f.id, generation: 0 }, T0 + MIN, event)).toBe('rotated');
+        expect(await store.listAudit({ limit: 10, kind: 'token.refreshed' })).toEqual([
+          {
+            id: expect.any(String),
+            at: T0 + MIN,
+            kind: 'token.refreshed',
+            user_id: s.user.id,
+            username: s.user.username,
+            cluster: 'prod',
+            family_id: f.id,
+            session_id: s.session.id,
+            client_ip: '192.0.2.7',
+            request_id: 'req-7',
+            details: { generation: 1, note: 'ünïcode "quoted"' },
+          },
+        ]);
+      });
+
+      it('writes nothing of a rotation that fails part-way (its successor cannot be stored)', async () => {
+        const s = await session();
+        const f = await family(s, 'part0');
+        // A successor whose hash is taken (by another family's token): the insert fails after the compare-and-set matched.
+        await family(s, 'taken');
+        const failed = await store
+          .rotateRefreshToken({ tokenHash: hash('part0'), successorHash: hash('taken'), familyId: f.id, generation: 0 }, T0 + MIN, audit('token.refreshed'))
+          .then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+        expect(failed).toBeInstanceOf(Error);
+        expect(await store.getFamily(f.id)).toMatchObject({ generation: 0, last_used_at: T0 });
+        expect((await store.findRefreshContext(hash('part0')))!.token.used_at).toBeNull();
+        expect(await store.listAudit({ limit: 10, kind: 'token.refreshed' })).toEqual([]);
+        // And the token still rotates.
+        expect(
+          await store.rotateRefreshToken({ tokenHash: hash('part0'), successorHash: hash('part1'), familyId: f.id, generation: 0 }, T0 + 2 * MIN, audit('token.refreshed')),
+        ).toBe('rotated');
+      });
+
       it('lets exactly one of two racing rotations of a token win', async () => {
         const s = await session();
         const f = await family(s, 'race');

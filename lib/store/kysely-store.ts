@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { timeOrderedId } from '../util/ids';
-import { CompiledQuery, type Compilable, type Kysely, Migrator, type Transaction } from 'kysely';
+import { CompiledQuery, type Compilable, type Kysely, Migrator, type QueryCreator, type Transaction } from 'kysely';
 import { migrationProvider } from './migrations';
 import type {
   AuditEvent,
@@ -57,7 +57,7 @@ interface MfaFactorsTable {
 interface RecoveryCodesTable { user_id: string; hash: string; created_at: Num; used_at: Num | null }
 interface EphemeralTable { ns: string; key: string; value: string; expires_at: Num }
 interface ServerSecretsTable { name: string; value: string; created_at: Num }
-interface AuditEventsTable {
+export interface AuditEventsTable {
   id: string; at: Num; kind: string; user_id: string | null; username: string | null; cluster: string | null;
   family_id: string | null; session_id: string | null; client_ip: string | null; request_id: string | null; details: string;
 }
@@ -225,7 +225,30 @@ export function compiledTemplate<K extends string>(
   return (values) => ({ sql, parameters: slots.map((s) => ('key' in s ? values[s.key] : s.value)) });
 }
 
-const AUDIT_COLUMNS = ['id', 'at', 'kind', 'user_id', 'username', 'cluster', 'family_id', 'session_id', 'client_ip', 'request_id', 'details'] as const;
+/**
+ * The rotation's compare-and-set: the family's head moves from `from` to
+ * `generation` only while the family is live. One builder for every
+ * rotation statement (the grouped write below, PostgreSQL's single statement
+ * in postgres.ts).
+ */
+export function advanceFamilyQuery(db: QueryCreator<Database>, p: { now: number; generation: number; id: string; from: number }) {
+  return db
+    .updateTable('families')
+    .set({ last_used_at: p.now, generation: p.generation })
+    .where('id', '=', p.id)
+    .where('generation', '=', p.from)
+    .where('revoked_at', 'is', null);
+}
+
+export const AUDIT_COLUMNS = ['id', 'at', 'kind', 'user_id', 'username', 'cluster', 'family_id', 'session_id', 'client_ip', 'request_id', 'details'] as const;
+
+/** What a rotation needs: the presented token, its successor, the family and the token's generation. */
+export interface RotationInput {
+  tokenHash: string;
+  successorHash: string;
+  familyId: string;
+  generation: number;
+}
 
 /** The compiled statements of the grouped writes (one copy of each, for every backend). */
 function writeStatements(db: Kysely<Database>) {
@@ -237,15 +260,7 @@ function writeStatements(db: Kysely<Database>) {
     insertToken: compiledTemplate(['hash', 'family_id', 'generation', 'created_at'], (p) =>
       db.insertInto('refresh_tokens').values({ ...p, used_at: null }),
     ),
-    /** The rotation's compare-and-set: the family's head moves from `from` only while the family is live. */
-    advanceFamily: compiledTemplate(['now', 'generation', 'id', 'from'], (p) =>
-      db
-        .updateTable('families')
-        .set({ last_used_at: p.now, generation: p.generation })
-        .where('id', '=', p.id)
-        .where('generation', '=', p.from)
-        .where('revoked_at', 'is', null),
-    ),
+    advanceFamily: compiledTemplate(['now', 'generation', 'id', 'from'], (p) => advanceFamilyQuery(db, p)),
     revokeFamily: compiledTemplate(['now', 'reason', 'id'], (p) =>
       db.updateTable('families').set({ revoked_at: p.now, revoke_reason: p.reason }).where('id', '=', p.id).where('revoked_at', 'is', null),
     ),
@@ -565,30 +580,37 @@ export class KyselyStore implements Store {
   }
 
   async rotateRefreshToken(
-    r: { tokenHash: string; successorHash: string; familyId: string; generation: number },
+    r: RotationInput,
     now: number,
     audit: AuditInput,
   ): Promise<RotateResult> {
-    const w = this.statements;
     const event = auditRow({ ...audit, family_id: r.familyId }, now);
-    const rotated = await this.applyAudited(
-      {
-        // The compare-and-set, on the family row: only the head of a live family rotates (the head
-        // is the family's one unused token). A family revoked after the caller read it (reuse
-        // detected by another request or replica) is refused here too, as `already_used`: the
-        // caller reads again and finds it revoked. On PostgreSQL a concurrent update of the row
-        // makes this one wait and re-check the condition on the committed row.
-        guard: true,
-        steps: [
-          w.advanceFamily({ now, generation: r.generation + 1, id: r.familyId, from: r.generation }),
-          w.markTokenUsed({ now, hash: r.tokenHash }),
-          w.insertToken({ hash: r.successorHash, family_id: r.familyId, generation: r.generation + 1, created_at: now }),
-          w.audit(event),
-        ],
-      },
-      [event],
-    );
+    const rotated = await this.applyAudited(this.rotationWrite(r, now, event), [event]);
     return rotated ? 'rotated' : 'already_used';
+  }
+
+  /**
+   * The rotation as one grouped write, applied atomically; not applied when
+   * the compare-and-set changed no row. Here (and on SQLite's writer thread)
+   * four statements, the guard first: the compare-and-set on the family row
+   * (only the head of a live family rotates; the head is the family's one
+   * unused token; a family revoked after the caller read it, by reuse
+   * detected at another request or replica, is refused here too, as
+   * `already_used`, and the caller reads again and finds it revoked), the
+   * token marked used, the successor, the audit row. PostgresStore makes it
+   * one statement (postgres.ts): the round trips are its cost there.
+   */
+  protected rotationWrite(r: RotationInput, now: number, event: AuditEventsTable): GroupedWrite {
+    const w = this.statements;
+    return {
+      guard: true,
+      steps: [
+        w.advanceFamily({ now, generation: r.generation + 1, id: r.familyId, from: r.generation }),
+        w.markTokenUsed({ now, hash: r.tokenHash }),
+        w.insertToken({ hash: r.successorHash, family_id: r.familyId, generation: r.generation + 1, created_at: now }),
+        w.audit(event),
+      ],
+    };
   }
 
   async revokeFamily(id: string, reason: RevokeReason, now: number, audit: AuditInput): Promise<boolean> {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { bodyOf, MINUTE, openTestEnv, SECOND, TestClock, type TestEnv, type TokenSuccess } from '../../test/support/fixtures';
 import { runStoreConformance } from './conformance';
 import { StoreUnavailableError } from './errors';
@@ -127,6 +127,54 @@ describe('postgres store: several replicas', () => {
     } finally {
       await Promise.all([a.close(), b.close()]);
       await dropSchema(schema);
+    }
+  });
+
+  it('costs a refresh two round trips: the context read and the rotation, one prepared statement each, no BEGIN/COMMIT', async () => {
+    const store = await freshStore();
+    // Counted on the client: one pg query is one round trip.
+    const sent: string[] = [];
+    const original = pg.Client.prototype.query;
+    const query = vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as string | { name?: string; text: string };
+      sent.push(typeof q === 'string' ? q : `[${q.name ?? ''}] ${q.text}`);
+      return Reflect.apply(original, this, args) as never;
+    });
+    try {
+      const user = await store.upsertUser({ upstream: 'local', subject: 's1', username: 'alice', groups: [] }, T);
+      const session = await store.createLoginSession(
+        { id: 'sess', user_id: user.id, upstream: 'local', amr: ['pwd'], auth_time: T, expires_at: T + 60 * MINUTE, client_ip: null, user_agent: null },
+        T,
+      );
+      await store.createFamily(
+        { id: 'fam', login_session_id: session.id, user_id: user.id, cluster: 'prod', client_id: 'kubernetes', origin: 'page', expires_at: T + 60 * MINUTE, first_token_hash: hash('rt0') },
+        T,
+        { kind: 'token.issued' },
+      );
+      for (let generation = 0; generation < 3; generation++) {
+        sent.length = 0;
+        const ctx = await store.findRefreshContext(hash(`rt${generation}`));
+        expect(ctx?.token.generation).toBe(generation);
+        const result = await store.rotateRefreshToken(
+          { tokenHash: hash(`rt${generation}`), successorHash: hash(`rt${generation + 1}`), familyId: 'fam', generation },
+          T + (generation + 1) * SECOND,
+          { kind: 'token.refreshed', user_id: user.id },
+        );
+        expect(result).toBe('rotated');
+        expect(sent).toHaveLength(2);
+        expect(sent[0]).toMatch(/^\[kubegate_\d+\] select /);
+        expect(sent[1]).toMatch(/^\[kubegate_\d+\] with "head" as \(update "families"/);
+      }
+      // A lost compare-and-set is one round trip too, and writes nothing.
+      sent.length = 0;
+      expect(await store.rotateRefreshToken({ tokenHash: hash('rt0'), successorHash: hash('other'), familyId: 'fam', generation: 0 }, T + MINUTE, { kind: 'token.refreshed' })).toBe(
+        'already_used',
+      );
+      expect(sent).toHaveLength(1);
+      expect(await store.listAudit({ limit: 10, kind: 'token.refreshed' })).toHaveLength(3);
+    } finally {
+      query.mockRestore();
+      await store.close();
     }
   });
 
