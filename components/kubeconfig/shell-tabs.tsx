@@ -2,6 +2,7 @@
 
 import { useId, useState, type KeyboardEvent } from 'react';
 import type { DisplayPart, ShellRendering } from '@/lib/portal/cluster-view';
+import { LazyDetails } from '../ui/lazy-details';
 import { cn } from '../ui/styles';
 import { CopyButton } from './copy-button';
 
@@ -40,6 +41,12 @@ const VARIANTS = {
  * certificate data shortened on screen (Copy copies them whole; a toggle
  * shows them), one copy button for all of it, and the same commands step by
  * step, explained, for people who read before they paste.
+ *
+ * Only the selected shell's panel has content, on the server too: the other
+ * panels are there (empty, hidden) for the tabs to point at, and are filled
+ * from `renderings` when their tab is chosen. A cluster page carries eight
+ * such panels (two flows × four shells), and rendering the hidden ones into
+ * HTML was most of that page's server time (docs/architecture.md, "Browser side").
  */
 export function ShellTabs({
   renderings,
@@ -98,7 +105,7 @@ export function ShellTabs({
           {...{ [v.attr]: r.shell }}
           className="pt-4"
         >
-          {r.script === undefined ? (
+          {i !== active ? null : r.script === undefined ? (
             <p className="rounded-lg bg-amber-50 p-4 text-sm text-amber-900 dark:bg-amber-950 dark:text-amber-100">{r.unavailable}</p>
           ) : (
             <>
@@ -124,10 +131,11 @@ export function ShellTabs({
                   </button>
                 </div>
               )}
-              <details className="mt-4 rounded-lg border border-slate-200 dark:border-slate-700">
-                <summary className="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200">
-                  Step by step ({r.steps?.length} commands)
-                </summary>
+              <LazyDetails
+                className="mt-4 rounded-lg border border-slate-200 dark:border-slate-700"
+                summaryClassName="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200"
+                summary={`Step by step (${r.steps?.length} commands)`}
+              >
                 <ol className="space-y-4 px-4 pb-4">
                   {r.steps?.map((s, n) => (
                     <li key={n}>
@@ -148,7 +156,7 @@ export function ShellTabs({
                     </li>
                   ))}
                 </ol>
-              </details>
+              </LazyDetails>
             </>
           )}
         </div>
