@@ -41,7 +41,7 @@ export function OidcLoginPanel({ views, krewInstall, downloadAction, csrf }: { v
               The commands add context <code className="font-mono">{view.contextName}</code> and switch to it. They hold no token: GUI tools (Lens, VS
               Code, k9s, Headlamp) that read your kubeconfig log in through the plugin too.
             </p>
-            <ShellTabs renderings={view.renderings} label={`kubelogin commands: ${view.label.toLowerCase()}`} variant="oidc-login" />
+            <ShellTabs renderings={view.compactRenderings} label={`kubelogin commands: ${view.label.toLowerCase()}`} variant="oidc-login" />
             <form method="post" action={downloadAction}>
               <input type="hidden" name="csrf" value={csrf} />
               <input type="hidden" name="login" value={view.flow} />
