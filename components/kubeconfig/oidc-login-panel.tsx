@@ -1,4 +1,5 @@
 import type { OidcLoginView } from '@/lib/portal/cluster-view';
+import { LazyDetails } from '../ui/lazy-details';
 import { buttonStyles } from '../ui/styles';
 import { CommandBlock } from './command-block';
 import { ShellTabs } from './shell-tabs';
@@ -8,7 +9,7 @@ import { ShellTabs } from './shell-tabs';
  * flow the commands (built and tested in lib/kubeconfig) and a download of
  * the same setup as a file. Nothing here holds a token, so it is shown
  * without a button press; the download still POSTs with the CSRF token, like
- * every download.
+ * every download. A folded flow is rendered once unfolded (LazyDetails).
  */
 export function OidcLoginPanel({ views, krewInstall, downloadAction, csrf }: { views: readonly OidcLoginView[]; krewInstall: string; downloadAction: string; csrf: string }) {
   return (
@@ -24,8 +25,14 @@ export function OidcLoginPanel({ views, krewInstall, downloadAction, csrf }: { v
         <CommandBlock text={krewInstall} testId="krew-install" />
       </div>
       {views.map((view, i) => (
-        <details key={view.flow} open={i === 0} className="rounded-lg border border-slate-200 dark:border-slate-700" data-testid={`oidc-login-${view.flow}`}>
-          <summary className="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200">{view.label}</summary>
+        <LazyDetails
+          key={view.flow}
+          defaultOpen={i === 0}
+          className="rounded-lg border border-slate-200 dark:border-slate-700"
+          summaryClassName="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200"
+          summary={view.label}
+          testId={`oidc-login-${view.flow}`}
+        >
           <div className="space-y-4 px-4 pb-4">
             <p className="text-sm text-slate-600 dark:text-slate-400">
               {view.flow === 'browser'
@@ -34,7 +41,7 @@ export function OidcLoginPanel({ views, krewInstall, downloadAction, csrf }: { v
               The commands add context <code className="font-mono">{view.contextName}</code> and switch to it. They hold no token: GUI tools (Lens, VS
               Code, k9s, Headlamp) that read your kubeconfig log in through the plugin too.
             </p>
-            <ShellTabs renderings={view.renderings} label={`kubelogin commands: ${view.label.toLowerCase()}`} variant="oidc-login" />
+            <ShellTabs renderings={view.compactRenderings} label={`kubelogin commands: ${view.label.toLowerCase()}`} variant="oidc-login" />
             <form method="post" action={downloadAction}>
               <input type="hidden" name="csrf" value={csrf} />
               <input type="hidden" name="login" value={view.flow} />
@@ -43,7 +50,7 @@ export function OidcLoginPanel({ views, krewInstall, downloadAction, csrf }: { v
               </button>
             </form>
           </div>
-        </details>
+        </LazyDetails>
       ))}
     </div>
   );

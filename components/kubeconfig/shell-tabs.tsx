@@ -1,7 +1,9 @@
 'use client';
 
 import { useId, useState, type KeyboardEvent } from 'react';
-import type { DisplayPart, ShellRendering } from '@/lib/portal/cluster-view';
+import type { DisplayPart } from '@/lib/portal/cluster-view';
+import { displayOf, scriptOf, type CompactRendering } from '@/lib/portal/shell-script';
+import { LazyDetails } from '../ui/lazy-details';
 import { cn } from '../ui/styles';
 import { CopyButton } from './copy-button';
 
@@ -40,13 +42,20 @@ const VARIANTS = {
  * certificate data shortened on screen (Copy copies them whole; a toggle
  * shows them), one copy button for all of it, and the same commands step by
  * step, explained, for people who read before they paste.
+ *
+ * Only the selected shell's panel has content, on the server too: the other
+ * panels are there (empty, hidden) for the tabs to point at, and are filled
+ * from `renderings` when their tab is chosen. A cluster page carries eight
+ * such panels (two flows × four shells), and rendering the hidden ones into
+ * HTML was most of that page's server time (docs/architecture.md, "Browser side").
  */
 export function ShellTabs({
   renderings,
   label = 'Shell',
   variant = 'credentials',
 }: {
-  renderings: ShellRendering[];
+  /** Steps per shell; the whole script and its display form are put together here (lib/portal/shell-script.ts). */
+  renderings: readonly CompactRendering[];
   label?: string;
   variant?: keyof typeof VARIANTS;
 }) {
@@ -88,71 +97,79 @@ export function ShellTabs({
           </button>
         ))}
       </div>
-      {renderings.map((r, i) => (
-        <div
-          key={r.shell}
-          id={`${base}-panel-${i}`}
-          role="tabpanel"
-          aria-labelledby={`${base}-tab-${i}`}
-          hidden={i !== active}
-          {...{ [v.attr]: r.shell }}
-          className="pt-4"
-        >
-          {r.script === undefined ? (
-            <p className="rounded-lg bg-amber-50 p-4 text-sm text-amber-900 dark:bg-amber-950 dark:text-amber-100">{r.unavailable}</p>
-          ) : (
-            <>
-              <div className="relative">
-                <pre
-                  className="overflow-x-auto rounded-lg bg-slate-950 p-4 pt-12 font-mono text-xs leading-relaxed whitespace-pre-wrap text-slate-100 wrap-anywhere"
-                  data-testid={variant === 'credentials' ? `script-${r.shell}` : undefined}
-                >
-                  <code>{full || !r.display ? r.script : <Shown parts={r.display} />}</code>
-                </pre>
-                <CopyButton text={r.script} label="Copy all" className="absolute top-2 right-2" />
-              </div>
-              {r.display?.some((p) => p.shortened) && (
-                <div className="mt-2 flex flex-wrap items-center justify-between gap-2 text-xs text-slate-600 dark:text-slate-400">
-                  <p>{v.shortened}</p>
-                  <button
-                    type="button"
-                    aria-pressed={full}
-                    onClick={() => setFull(!full)}
-                    className="rounded px-1 font-medium text-indigo-700 underline-offset-2 hover:underline focus-visible:outline-2 focus-visible:outline-indigo-500 dark:text-indigo-300"
-                  >
-                    {full ? v.hide : v.show}
-                  </button>
-                </div>
-              )}
-              <details className="mt-4 rounded-lg border border-slate-200 dark:border-slate-700">
-                <summary className="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200">
-                  Step by step ({r.steps?.length} commands)
-                </summary>
-                <ol className="space-y-4 px-4 pb-4">
-                  {r.steps?.map((s, n) => (
-                    <li key={n}>
-                      <div className="mb-1 flex items-center justify-between gap-2">
-                        <span className="text-sm font-medium text-slate-700 dark:text-slate-300">
-                          {n + 1}. {s.title}
-                        </span>
-                        <CopyButton text={s.command} />
-                      </div>
-                      <pre className="overflow-x-auto rounded-md bg-slate-950 p-2 font-mono text-xs whitespace-pre-wrap text-slate-100 wrap-anywhere">
-                        <code>{full || !s.display ? s.command : <Shown parts={s.display} />}</code>
-                      </pre>
-                      {s.note && (
-                        <p className="mt-1 text-xs text-slate-600 dark:text-slate-400" data-testid="step-note">
-                          {s.note}
-                        </p>
-                      )}
-                    </li>
-                  ))}
-                </ol>
-              </details>
-            </>
-          )}
-        </div>
-      ))}
+      {renderings.map(panel)}
     </div>
   );
+
+  // A plain function, not a component: the panels' state (copy buttons, folds) survives re-renders.
+  function panel(r: CompactRendering, i: number) {
+    const script = i === active ? scriptOf(r) : undefined;
+    const display = script === undefined ? undefined : displayOf(r);
+    return (
+      <div
+        key={r.shell}
+        id={`${base}-panel-${i}`}
+        role="tabpanel"
+        aria-labelledby={`${base}-tab-${i}`}
+        hidden={i !== active}
+        {...{ [v.attr]: r.shell }}
+        className="pt-4"
+      >
+        {i !== active ? null : script === undefined ? (
+          <p className="rounded-lg bg-amber-50 p-4 text-sm text-amber-900 dark:bg-amber-950 dark:text-amber-100">{r.unavailable}</p>
+        ) : (
+          <>
+            <div className="relative">
+              <pre
+                className="overflow-x-auto rounded-lg bg-slate-950 p-4 pt-12 font-mono text-xs leading-relaxed whitespace-pre-wrap text-slate-100 wrap-anywhere"
+                data-testid={variant === 'credentials' ? `script-${r.shell}` : undefined}
+              >
+                <code>{full || !display ? script : <Shown parts={display} />}</code>
+              </pre>
+              <CopyButton text={script} label="Copy all" className="absolute top-2 right-2" />
+            </div>
+            {display?.some((p) => p.shortened) && (
+              <div className="mt-2 flex flex-wrap items-center justify-between gap-2 text-xs text-slate-600 dark:text-slate-400">
+                <p>{v.shortened}</p>
+                <button
+                  type="button"
+                  aria-pressed={full}
+                  onClick={() => setFull(!full)}
+                  className="rounded px-1 font-medium text-indigo-700 underline-offset-2 hover:underline focus-visible:outline-2 focus-visible:outline-indigo-500 dark:text-indigo-300"
+                >
+                  {full ? v.hide : v.show}
+                </button>
+              </div>
+            )}
+            <LazyDetails
+              className="mt-4 rounded-lg border border-slate-200 dark:border-slate-700"
+              summaryClassName="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700 dark:text-slate-200"
+              summary={`Step by step (${r.steps?.length} commands)`}
+            >
+              <ol className="space-y-4 px-4 pb-4">
+                {r.steps?.map((s, n) => (
+                  <li key={n}>
+                    <div className="mb-1 flex items-center justify-between gap-2">
+                      <span className="text-sm font-medium text-slate-700 dark:text-slate-300">
+                        {n + 1}. {s.title}
+                      </span>
+                      <CopyButton text={s.command} />
+                    </div>
+                    <pre className="overflow-x-auto rounded-md bg-slate-950 p-2 font-mono text-xs whitespace-pre-wrap text-slate-100 wrap-anywhere">
+                      <code>{full || !s.display ? s.command : <Shown parts={s.display} />}</code>
+                    </pre>
+                    {s.note && (
+                      <p className="mt-1 text-xs text-slate-600 dark:text-slate-400" data-testid="step-note">
+                        {s.note}
+                      </p>
+                    )}
+                  </li>
+                ))}
+              </ol>
+            </LazyDetails>
+          </>
+        )}
+      </div>
+    );
+  }
 }

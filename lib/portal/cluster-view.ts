@@ -8,6 +8,7 @@ import { kubeconfigNames } from '../kubeconfig/names';
 import { KREW_INSTALL, oidcLoginNames } from '../kubeconfig/oidc-login';
 import { renderCommand, SHELLS } from '../kubeconfig/render';
 import type { Command, CredentialSpec, ExecSpec, LoginFlow, Shell } from '../kubeconfig/types';
+import { compact, type CompactRendering } from './shell-script';
 
 export const SHELL_LABELS: Record<Shell, string> = {
   bash: 'bash / zsh',
@@ -190,11 +191,11 @@ export function kubeconfigFileName(cluster?: string, flow?: LoginFlow): string {
  */
 export type CredentialsState =
   | { status: 'idle' }
-  | { status: 'issued'; contextName: string; renderings: ShellRendering[] }
+  | { status: 'issued'; contextName: string; renderings: CompactRendering[] }
   | { status: 'refused'; message: string };
 
 export function issuedState(spec: CredentialSpec): CredentialsState {
-  return { status: 'issued', contextName: spec.context.name, renderings: renderAllShells(spec) };
+  return { status: 'issued', contextName: spec.context.name, renderings: renderAllShells(spec).map(compact) };
 }
 
 /** The login flows offered for kubectl oidc-login, in the order the page shows them. */
@@ -231,6 +232,8 @@ export interface OidcLoginView {
   label: string;
   contextName: string;
   renderings: ShellRendering[];
+  /** The same without the whole scripts, as the page sends them (lib/portal/shell-script.ts). */
+  compactRenderings: CompactRendering[];
   /** Name of the downloadable kubeconfig for this flow. */
   fileName: string;
 }
@@ -259,11 +262,13 @@ export function oidcLoginViews(issuer: IssuerSettings, cluster: ResolvedCluster)
 function buildOidcLoginViews(issuer: IssuerSettings, cluster: ResolvedCluster): OidcLoginView[] {
   return LOGIN_FLOWS.map((flow) => {
     const spec = oidcLoginSpec(issuer, cluster, flow);
+    const renderings = renderShells(oidcLoginCommands(spec), execLongValues(spec));
     return {
       flow,
       label: LOGIN_FLOW_LABELS[flow],
       contextName: spec.context.name,
-      renderings: renderShells(oidcLoginCommands(spec), execLongValues(spec)),
+      renderings,
+      compactRenderings: renderings.map(compact),
       fileName: kubeconfigFileName(cluster.name, flow),
     };
   });
