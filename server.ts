@@ -16,7 +16,8 @@ import { formActionOrigins } from './lib/upstream/registry';
 import { createIssuerRoutes } from './lib/oidc/issuer-routes';
 import { bootRuntime, setRuntime } from './lib/runtime-global';
 import { createMetricsServer } from './lib/metrics';
-import { createLogger, flushLogs, parseLevel, routeConsoleToLog } from './lib/util/log';
+import { createLogger, flushLogs, parseLevel, routeConsoleToLog, stdoutSink } from './lib/util/log';
+import { watchOutputStreams } from './lib/util/output-streams';
 
 const dev = process.argv.includes('--dev');
 (process.env as Record<string, string | undefined>).NODE_ENV ??= dev ? 'development' : 'production';
@@ -122,16 +123,22 @@ async function main(): Promise<void> {
 
   // Graceful shutdown (lib/http/shutdown.ts): /readyz fails at once, open requests finish within
   // server.shutdown_grace, then the runtime writes pending audit rows and the store closes.
-  const stop = (signal: string) =>
+  let stopping = false;
+  const stop = (reason: string, exitCode = 0) => {
+    if (stopping) return;
+    stopping = true;
     void shutdown
-      .stop(signal, { server, closeRuntime: () => rt.close(), alsoStop: [() => metricsServer?.close(), () => tlsReloader?.stop()] })
+      .stop(reason, { server, closeRuntime: () => rt.close(), alsoStop: [() => metricsServer?.close(), () => tlsReloader?.stop()] })
       .catch((err: unknown) => log.error('shutdown failed', { error: err }))
       .finally(() => {
         flushLogs();
-        process.exit(0);
+        process.exit(exitCode);
       });
+  };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // A stdout or stderr whose reader went away (lib/util/output-streams.ts): stop as on SIGTERM, exit 1.
+  watchOutputStreams({ stdout: process.stdout, stderr: process.stderr, 'stdout (log destination)': stdoutSink() }, (name) => stop(`${name} closed`, 1));
 }
 
 main().catch((err: unknown) => {

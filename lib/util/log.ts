@@ -19,6 +19,7 @@
  * access line) is serialized here with one JSON.stringify; anything nested
  * goes through pino. Both give `{"level","msg","time",...fields}`.
  */
+import type { EventEmitter } from 'node:events';
 import { format } from 'node:util';
 import pino, { type DestinationStream } from 'pino';
 
@@ -122,7 +123,10 @@ function redactError(err: Error, depth: number): Record<string, unknown> {
   };
 }
 
-let sink: pino.DestinationStream & { flushSync?: () => void } | undefined;
+/** sonic-boom: an EventEmitter ('error' when stdout's reader is gone: lib/util/output-streams.ts). */
+type StdoutSink = DestinationStream & EventEmitter & { flushSync?: () => void };
+
+let sink: StdoutSink | undefined;
 
 /**
  * The process's stdout destination, made on first use: sonic-boom writing
@@ -134,7 +138,7 @@ let sink: pino.DestinationStream & { flushSync?: () => void } | undefined;
  * thread on a busy core, and at exit could write buffered lines before the
  * one still in flight.
  */
-export function stdoutSink(): DestinationStream & { flushSync?: () => void } {
+export function stdoutSink(): StdoutSink {
   sink ??= pino.destination({ dest: 1, sync: true });
   return sink;
 }
