@@ -6,6 +6,7 @@
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -444,6 +445,18 @@ export function printGoals(rows: GoalRow[], out: (s: string) => void = (s) => pr
 export function reportGoals(rows: GoalRow[]): void {
   const file = process.env.BENCH_GOALS_FILE;
   if (file) fs.appendFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+}
+
+/** GET a page as a browser would ask for HTML, with the session cookie when given; resolves with the status. */
+export function getPage(agent: http.Agent, url: URL, cookie: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname, headers: { accept: 'text/html', ...(cookie ? { cookie } : {}) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export { freePort, PROJECT_DIR };

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { TestBrowser } from '../test/http/support/browser';
 import { prepareKubegate } from '../test/http/support/kubegate';
+import { getPage } from './common';
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -34,17 +35,6 @@ const PASSWORD = 'bench-pages-password';
 
 function cpuMs(pid: number): number {
   return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-}
-
-function get(agent: http.Agent, url: URL, cookie: string | undefined): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname, headers: { accept: 'text/html', ...(cookie ? { cookie } : {}) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 interface Side {
@@ -96,11 +86,11 @@ async function main(): Promise<void> {
     for (let round = 0; round < Number(opt.rounds); round++) {
       for (const p of PAGES) {
         const urls = sides.map((s) => new URL(p.path, s.base));
-        for (let i = 0; i < 50; i++) for (const [k, s] of sides.entries()) await get(s.agent, urls[k]!, p.signedIn ? s.cookie : undefined);
+        for (let i = 0; i < 50; i++) for (const [k, s] of sides.entries()) await getPage(s.agent, urls[k]!, p.signedIn ? s.cookie : undefined);
         const before = sides.map((s) => cpuMs(s.child.pid!));
         for (let i = 0; i < n; i++) {
           for (const [k, s] of sides.entries()) {
-            const status = await get(s.agent, urls[k]!, p.signedIn ? s.cookie : undefined);
+            const status = await getPage(s.agent, urls[k]!, p.signedIn ? s.cookie : undefined);
             if (status !== p.status) throw new Error(`${s.dir} ${p.path}: HTTP ${status}`);
           }
         }

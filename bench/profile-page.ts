@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { TestBrowser } from '../test/http/support/browser';
 import { assertBuilt, prepareKubegate, PROJECT_DIR } from '../test/http/support/kubegate';
+import { getPage } from './common';
 
 const { values: opt } = parseArgs({
   options: {
@@ -29,17 +30,6 @@ const { values: opt } = parseArgs({
 });
 const USERNAME = 'bench';
 const PASSWORD = 'bench-pages-password';
-
-function get(agent: http.Agent, url: URL, cookie: string | undefined): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname, headers: { accept: 'text/html', ...(cookie ? { cookie } : {}) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 async function main(): Promise<void> {
   assertBuilt();
@@ -74,11 +64,11 @@ async function main(): Promise<void> {
     const n = Number(opt.count);
     const statuses = new Map<number, number>();
     // Warm-up first, then the measured window (monotonic µs, the clock a .cpuprofile's timestamps use).
-    for (let i = 0; i < Math.min(200, n); i++) await get(agent, url, cookie);
+    for (let i = 0; i < Math.min(200, n); i++) await getPage(agent, url, cookie);
     const from = Number(process.hrtime.bigint() / 1000n);
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
-      const s = await get(agent, url, cookie);
+      const s = await getPage(agent, url, cookie);
       statuses.set(s, (statuses.get(s) ?? 0) + 1);
     }
     const to = Number(process.hrtime.bigint() / 1000n);
